@@ -1,0 +1,1 @@
+"""One module per ``reconstudy`` subcommand; each defines ``register(subparsers)``."""

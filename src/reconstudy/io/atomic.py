@@ -1,0 +1,30 @@
+"""Atomic output: write to a temporary sibling, rename into place only on success."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; move it to ``path`` if the block succeeds.
+
+    The temporary name keeps the full suffix (``.nii.gz``, ``.h5``) so writers that infer the
+    format from the name behave the same. On error the temporary file is removed and ``path``
+    is left untouched, so a failed step never leaves a partial output behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

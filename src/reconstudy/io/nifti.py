@@ -1,0 +1,75 @@
+"""NIfTI images with correct affines, written atomically.
+
+Library arrays are ``(z, y, x)`` (optionally with leading axes such as echo); NIfTI stores
+``(x, y, z, ...)``. These two functions are the only place that transposes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from reconstudy.io.atomic import atomic_path
+
+
+def _to_nifti_order(volume: np.ndarray) -> np.ndarray:
+    """(..., z, y, x) -> (x, y, z, ...)."""
+    volume = np.asarray(volume)
+    spatial = volume.ndim - 3
+    if spatial < 0:
+        raise ValueError(f"an image needs at least 3 axes (z, y, x); got shape {volume.shape}")
+    order = [volume.ndim - 1, volume.ndim - 2, volume.ndim - 3, *range(spatial)]
+    return np.transpose(volume, order)
+
+
+def _from_nifti_order(volume: np.ndarray) -> np.ndarray:
+    """(x, y, z, ...) -> (..., z, y, x)."""
+    extra = volume.ndim - 3
+    order = [*range(3, 3 + extra), 2, 1, 0]
+    return np.transpose(volume, order)
+
+
+def save_image(path, volume: np.ndarray, affine: np.ndarray, *, intent: str | None = None):
+    """Write a real-valued ``(..., z, y, x)`` array as NIfTI-1 with ``affine``, atomically.
+
+    Complex images are refused: store magnitude and phase separately.
+    """
+    volume = np.asarray(volume)
+    if np.iscomplexobj(volume):
+        raise TypeError(f"{path}: NIfTI output must be real; write magnitude and phase separately")
+    if volume.dtype == np.float64:
+        volume = volume.astype(np.float32)
+    if volume.dtype == bool:
+        volume = volume.astype(np.uint8)
+    image = nib.Nifti1Image(np.ascontiguousarray(_to_nifti_order(volume)), np.asarray(affine, float))
+    image.header.set_xyzt_units("mm", "sec")
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    if intent:
+        image.header.set_intent(intent)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(image, str(tmp))
+    return path
+
+
+def load_image(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a NIfTI file as a ``(..., z, y, x)`` array and its voxel-to-RAS affine."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such image")
+    try:
+        image = nib.load(str(path))
+        data = np.asarray(image.dataobj)
+    except Exception as err:  # nibabel raises several types for corrupt files
+        raise ValueError(f"{path}: not a readable NIfTI image ({err})") from err
+    if data.ndim < 3:
+        raise ValueError(f"{path}: expected a 3D (or 4D) image, got shape {data.shape}")
+    return _from_nifti_order(data), image.affine
+
+
+def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel edge lengths (x, y, z) in mm from an affine."""
+    return tuple(float(v) for v in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
