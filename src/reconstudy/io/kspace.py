@@ -75,6 +75,8 @@ class KSpace:
         noise_covariance: ``(coil, coil)`` receiver noise covariance, if known.
         sampling_mask: boolean ``(kz, ky)`` of acquired phase-encode positions; ``None`` means
             fully sampled.
+        encoding: ``"3d"`` when kz is a Fourier (partition) encoding; ``"2d"`` for multi-slice
+            data, where the kz axis holds slices already in image space (fastMRI, 2D twix).
     """
 
     data: np.ndarray
@@ -82,8 +84,11 @@ class KSpace:
     acquisition: str = "unknown"
     noise_covariance: np.ndarray | None = None
     sampling_mask: np.ndarray | None = None
+    encoding: str = "3d"
 
     def __post_init__(self):
+        if self.encoding not in ("2d", "3d"):
+            raise ValueError(f"KSpace.encoding must be '2d' or '3d', got {self.encoding!r}")
         if self.data.ndim != 5:
             raise ValueError(
                 f"k-space must have axes (echo, coil, kz, ky, kx); got {self.data.ndim} axes "
