@@ -1,0 +1,25 @@
+# ReconStudy: raw multi-coil k-space -> undersampling -> reconstruction -> metrics -> statistics,
+# figures and report. See README.md; the layout and conventions are in docs/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/undersample.smk"
+include: "workflow/rules/recon.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,112 @@
+# Helpers only: config and sheet validation, wildcard constraints, paths and input functions.
+from pathlib import Path
+
+from reconstudy.config import ConfigError, load_sheet, validate
+from reconstudy.paths import bids, format_r
+
+REPO = Path(workflow.basedir)
+SCHEMAS = REPO / "workflow" / "schemas"
+RESULTS = "results"
+LOGS = "logs"
+
+validate(config, SCHEMAS / "config.schema.yaml", "config")
+subjects = load_sheet(
+    config["subjects"],
+    SCHEMAS / "subjects.schema.yaml",
+    acquisitions=config["acquisitions"],
+    simulate=config["simulate"],
+)
+ACQUISITIONS = config["acquisitions"]
+ACCELERATIONS = [format_r(r) for r in config["sampling"]["accelerations"]]
+METHODS = config["recon"]["methods"]
+CONVENTIONAL = [m for m in METHODS if m in ("zf", "sense", "cs")]
+REFERENCE_METHOD = config["recon"]["reference"]
+
+
+wildcard_constraints:
+    subject="|".join(subjects.index),
+    acq="|".join(ACQUISITIONS),
+    R=r"\d+(\.\d+)?",
+    rec="|".join(sorted(set(METHODS) | {REFERENCE_METHOD})),
+
+
+def is_simulated(subject, acq):
+    return subjects.loc[subject].get(f"raw_{acq}", "") == ""
+
+
+def raw_path(subject, acq):
+    """Fully sampled raw k-space: the sheet's path, or the simulated file."""
+    if is_simulated(subject, acq):
+        return bids(RESULTS, subject, acq, datatype="raw", ext=".h5")
+    return subjects.loc[subject][f"raw_{acq}"]
+
+
+def get_raw(wildcards):
+    return raw_path(wildcards.subject, wildcards.acq)
+
+
+def undersampled_path(subject, acq, R):
+    return bids(RESULTS, subject, acq, datatype="raw", ext=".h5", acq=f"R{R}")
+
+
+def recon_path(subject, acq, R, rec, part="mag"):
+    return bids(RESULTS, subject, acq, datatype="anat", acq=f"R{R}", rec=rec, part=part)
+
+
+def get_undersampled(wildcards):
+    if wildcards.R == "1":
+        return raw_path(wildcards.subject, wildcards.acq)
+    return undersampled_path(wildcards.subject, wildcards.acq, wildcards.R)
+
+
+def truth_path(subject, suffix, desc="truth", ext=".nii.gz"):
+    return bids(RESULTS, subject, suffix, datatype="truth", ext=ext, desc=desc)
+
+
+def get_brain_mask(wildcards):
+    if not all(is_simulated(wildcards.subject, acq) for acq in ACQUISITIONS):
+        raise ValueError(
+            f"subject {wildcards.subject} has measured raw data: a brain mask from the images is "
+            "needed, which this version does not compute yet; use simulated subjects"
+        )
+    return truth_path(wildcards.subject, "mask", desc="brain")
+
+
+def get_subject_recons(wildcards):
+    """Every reconstruction of one subject, plus the fully sampled reference."""
+    paths = {}
+    for acq in ACQUISITIONS:
+        paths[f"ref_{acq}"] = recon_path(wildcards.subject, acq, "1", REFERENCE_METHOD)
+        for R in ACCELERATIONS:
+            for rec in METHODS:
+                paths[f"{acq}_R{R}_{rec}"] = recon_path(wildcards.subject, acq, R, rec)
+    return paths
+
+
+def montage_subject():
+    chosen = config["figures"]["montage_subject"]
+    if chosen is None:
+        return subjects.index[0]
+    if chosen not in subjects.index:
+        raise ValueError(f"figures.montage_subject={chosen!r} is not in the cohort sheet {config['subjects']}")
+    return chosen
+
+
+def mem_mb_for(acq, factor):
+    """Memory estimate (MB) scaling with the matrix size, coils and echoes of an acquisition."""
+    phantom = config.get("phantom", {})
+    nx, ny, nz = phantom.get("matrix", [72, 88, 72])
+    coils = phantom.get("n_coils", 8)
+    echoes = len(phantom.get("mgre", {}).get("echo_times_ms", [0] * 4)) if acq == "mGRE" else 1
+    voxels = nx * ny * nz * coils * echoes
+    return int(1000 + factor * voxels * 8 / 1e6)
+
+
+def get_final_outputs():
+    targets = [
+        f"{RESULTS}/group/metrics.tsv",
+        f"{RESULTS}/group/metrics_summary.tsv",
+        f"{RESULTS}/figures/metrics_vs_R.png",
+    ]
+    targets += [f"{RESULTS}/figures/montage_sub-{montage_subject()}_{acq}.png" for acq in ACQUISITIONS]
+    return targets

@@ -1,0 +1,76 @@
+# Image metrics per subject, the cohort table, and the group summary with paired tests.
+
+
+rule subject_metrics:
+    input:
+        unpack(get_subject_recons),
+        mask=get_brain_mask,
+    output:
+        bids(RESULTS, "{subject}", "metrics", datatype="metrics", ext=".tsv"),
+    params:
+        subject=lambda wc: wc.subject,
+        acquisitions=ACQUISITIONS,
+        accelerations=ACCELERATIONS,
+        methods=METHODS,
+        normalise=config["metrics"]["normalise"],
+    log:
+        f"{LOGS}/metrics/sub-{{subject}}.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc: mem_mb_for("mGRE", 2),
+        runtime=10,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/subject_metrics.py"
+
+
+rule cohort_metrics:
+    input:
+        expand(
+            bids(RESULTS, "{subject}", "metrics", datatype="metrics", ext=".tsv"),
+            subject=subjects.index,
+        ),
+    output:
+        table=report(
+            f"{RESULTS}/group/metrics.tsv",
+            caption="../report/metrics_table.rst",
+            category="Tables",
+        ),
+    params:
+        sheet=subjects[["subject", "group"]].to_dict("records"),
+    log:
+        f"{LOGS}/group/cohort_metrics.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/cohort_metrics.py"
+
+
+rule group_summary:
+    input:
+        f"{RESULTS}/group/metrics.tsv",
+    output:
+        table=report(
+            f"{RESULTS}/group/metrics_summary.tsv",
+            caption="../report/metrics_summary.rst",
+            category="Tables",
+        ),
+        markdown=f"{RESULTS}/group/metrics_summary.md",
+        latex=f"{RESULTS}/group/metrics_summary.tex",
+    params:
+        statistics=config["statistics"],
+    log:
+        f"{LOGS}/group/group_summary.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/group_summary.py"
