@@ -1,11 +1,14 @@
 # ReconStudy: raw multi-coil k-space -> undersampling -> reconstruction -> metrics -> statistics,
 # figures and report. See README.md; the layout and conventions are in docs/.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default; --configfile layers a study or test config on top of it.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

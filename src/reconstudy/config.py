@@ -92,6 +92,9 @@ def load_sheet(path, schema_path, acquisitions, simulate: bool) -> pd.DataFrame:
         problems.append(f"{path}: subjects listed more than once: {', '.join(duplicated)}")
     for acq in acquisitions:
         column = f"raw_{acq}"
+        for number, raw in enumerate(sheet.get(column, pd.Series([], dtype=str)), start=2):
+            if raw and not Path(raw).exists():
+                problems.append(f"{path} line {number}: column {column}: raw-data file {raw} does not exist")
         missing = sheet["subject"][sheet.get(column, pd.Series([""] * len(sheet))).eq("")].tolist()
         if missing and not simulate:
             problems.append(

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from reconstudy.config import ConfigError, load_sheet, validate
 from reconstudy.paths import bids, format_r
+from reconstudy.provenance import methods_paragraph
 
 REPO = Path(workflow.basedir)
 SCHEMAS = REPO / "workflow" / "schemas"
@@ -10,8 +11,18 @@ RESULTS = "results"
 LOGS = "logs"
 
 validate(config, SCHEMAS / "config.schema.yaml", "config")
+
+
+def resolve_path(path):
+    """A relative path from the config: the working directory first, then the repository."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return REPO / path
+
+
 subjects = load_sheet(
-    config["subjects"],
+    resolve_path(config["subjects"]),
     SCHEMAS / "subjects.schema.yaml",
     acquisitions=config["acquisitions"],
     simulate=config["simulate"],
@@ -21,6 +32,15 @@ ACCELERATIONS = [format_r(r) for r in config["sampling"]["accelerations"]]
 METHODS = config["recon"]["methods"]
 CONVENTIONAL = [m for m in METHODS if m in ("zf", "sense", "cs")]
 REFERENCE_METHOD = config["recon"]["reference"]
+RETROSPECTIVE_FROM = config["sampling"]["retrospective_from"]
+if RETROSPECTIVE_FROM is not None:
+    RETROSPECTIVE_FROM = format_r(RETROSPECTIVE_FROM)
+    too_low = [R for R in ACCELERATIONS if float(R) < float(RETROSPECTIVE_FROM)]
+    if RETROSPECTIVE_FROM not in ACCELERATIONS or too_low:
+        raise ConfigError(
+            f"config: key sampling.retrospective_from: {RETROSPECTIVE_FROM} must be one of "
+            f"sampling.accelerations and no smaller than any of them (found {too_low or ACCELERATIONS})"
+        )
 
 
 wildcard_constraints:
@@ -45,6 +65,13 @@ def get_raw(wildcards):
     return raw_path(wildcards.subject, wildcards.acq)
 
 
+def get_undersample_source(wildcards):
+    """Fully sampled data, or the R0 acquisition when higher R are retrospective subsets of it."""
+    if RETROSPECTIVE_FROM is not None and wildcards.R != RETROSPECTIVE_FROM:
+        return undersampled_path(wildcards.subject, wildcards.acq, RETROSPECTIVE_FROM)
+    return raw_path(wildcards.subject, wildcards.acq)
+
+
 def undersampled_path(subject, acq, R):
     return bids(RESULTS, subject, acq, datatype="raw", ext=".h5", acq=f"R{R}")
 
@@ -64,12 +91,10 @@ def truth_path(subject, suffix, desc="truth", ext=".nii.gz"):
 
 
 def get_brain_mask(wildcards):
-    if not all(is_simulated(wildcards.subject, acq) for acq in ACQUISITIONS):
-        raise ValueError(
-            f"subject {wildcards.subject} has measured raw data: a brain mask from the images is "
-            "needed, which this version does not compute yet; use simulated subjects"
-        )
-    return truth_path(wildcards.subject, "mask", desc="brain")
+    """The phantom's true brain mask, or one computed from the reference image of measured data."""
+    if all(is_simulated(wildcards.subject, acq) for acq in ACQUISITIONS):
+        return truth_path(wildcards.subject, "mask", desc="brain")
+    return bids(RESULTS, wildcards.subject, "mask", datatype="anat", desc="brain")
 
 
 def get_subject_recons(wildcards):

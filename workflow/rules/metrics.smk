@@ -39,6 +39,8 @@ rule cohort_metrics:
         ),
     params:
         sheet=subjects[["subject", "group"]].to_dict("records"),
+        methods=lambda wc: methods_paragraph(config, len(subjects)),
+        simulated=config["simulate"],
     log:
         f"{LOGS}/group/cohort_metrics.log",
     threads: 1
@@ -64,6 +66,8 @@ rule group_summary:
         latex=f"{RESULTS}/group/metrics_summary.tex",
     params:
         statistics=config["statistics"],
+        methods=lambda wc: methods_paragraph(config, len(subjects)),
+        simulated=config["simulate"],
     log:
         f"{LOGS}/group/group_summary.log",
     threads: 1
@@ -74,3 +78,20 @@ rule group_summary:
         "../../envs/reconstudy.yaml"
     script:
         "../scripts/group_summary.py"
+
+
+rule brain_mask:
+    input:
+        reference=lambda wc: recon_path(wc.subject, ACQUISITIONS[0], "1", REFERENCE_METHOD),
+    output:
+        bids(RESULTS, "{subject}", "mask", datatype="anat", desc="brain"),
+    log:
+        f"{LOGS}/mask/sub-{{subject}}.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc: mem_mb_for(ACQUISITIONS[0], 2),
+        runtime=5,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/brain_mask.py"

@@ -14,7 +14,6 @@ rule simulate_subject:
         phantom=config.get("phantom", {}),
         seed=config["seed"],
         row=lambda wc: subjects.loc[wc.subject].to_dict(),
-        index=lambda wc: list(subjects.index).index(wc.subject),
     log:
         f"{LOGS}/simulate/sub-{{subject}}.log",
     threads: 1

@@ -3,14 +3,13 @@
 
 rule undersample:
     input:
-        raw=get_raw,
+        raw=get_undersample_source,
     output:
         raw=undersampled_path("{subject}", "{acq}", "{R}"),
         mask=bids(RESULTS, "{subject}", "mask", datatype="raw", ext=".png", acq="R{R}", part="{acq}"),
     params:
         sampling=config["sampling"],
         seed=config["seed"],
-        index=lambda wc: list(subjects.index).index(wc.subject),
     log:
         f"{LOGS}/undersample/sub-{{subject}}_acq-R{{R}}_{{acq}}.log",
     threads: 1

@@ -123,3 +123,27 @@ class KSpace:
     def acceleration(self) -> float:
         """Achieved acceleration: phase-encode positions over acquired positions."""
         return self.sampling_mask.size / max(int(self.sampling_mask.sum()), 1)
+
+    def undersample(self, mask: np.ndarray) -> KSpace:
+        """A copy keeping only the (kz, ky) positions where ``mask`` is true.
+
+        Raises:
+            ValueError: if the mask's shape differs from the data's (kz, ky) plane, or if the
+                mask asks for positions that this data never acquired.
+        """
+        mask = np.asarray(mask)
+        if mask.shape != self.sampling_mask.shape:
+            raise ValueError(
+                f"mask shape {mask.shape} does not match the (kz, ky) shape {self.sampling_mask.shape} of "
+                f"the {self.acquisition} k-space; make a mask of that shape"
+            )
+        mask = mask.astype(bool)
+        if np.any(mask & ~self.sampling_mask):
+            raise ValueError(
+                f"the mask samples {int(np.sum(mask & ~self.sampling_mask))} positions that were not acquired; "
+                "retrospective masks must be subsets of the acquired mask"
+            )
+        data = self.data * mask[None, None, :, :, None]
+        return KSpace(
+            data, self.geometry, self.acquisition, self.noise_covariance, mask.copy(), self.encoding
+        )

@@ -1,0 +1,20 @@
+"""Adapter: gather every subject's metric rows into the tidy cohort table (+ JSON sidecar)."""
+
+import pandas as pd
+
+from reconstudy.progress import configure_logging
+from reconstudy.stats.tables import write_table
+
+configure_logging(snakemake.log[0])
+groups = pd.DataFrame(snakemake.params.sheet)
+table = pd.concat([pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in snakemake.input])
+table = groups.merge(table, on="subject", how="right")
+columns = ["subject", "group", "acq", "R", "rec", "psnr", "ssim", "nmse", "nrmse"]
+write_table(
+    table[columns].sort_values(["acq", "rec", "R", "subject"]),
+    snakemake.output.table,
+    caption="Image metrics of each reconstruction against the fully sampled reference, in the brain mask.",
+    units={"psnr": "dB", "ssim": "1", "nmse": "1", "nrmse": "1", "R": "acceleration factor"},
+    methods=snakemake.params.methods,
+    simulated=snakemake.params.simulated,
+)

@@ -1,0 +1,18 @@
+"""Adapter: simulate one subject, write raw k-space (ISMRMRD) and ground-truth maps."""
+
+from pathlib import Path
+
+from reconstudy.io.ismrmrd_io import write_ismrmrd
+from reconstudy.phantom import PhantomConfig, simulate_subject, write_truth
+from reconstudy.progress import configure_logging
+from reconstudy.seeding import derive_seed
+
+configure_logging(snakemake.log[0])
+row = snakemake.params.row
+label = f"sub-{row['subject']}"
+anatomy = int(row["anatomy"]) if row.get("anatomy") else 1 + derive_seed(row["subject"]) % 3
+seed = derive_seed(snakemake.params.seed, "simulate", row["subject"])
+subject = simulate_subject(label, row["group"], anatomy, PhantomConfig.from_dict(snakemake.params.phantom), seed)
+write_truth(subject, Path(snakemake.output.mask).parent, label)
+for acq, path in zip(snakemake.params.acquisitions, snakemake.output.raw, strict=True):
+    write_ismrmrd(path, subject.kspace[acq], subject_id=label)
