@@ -18,8 +18,13 @@ def pair():
 def test_ssim_map_matches_skimage(pair):
     image, reference = pair
     _, expected = structural_similarity(
-        reference, image, data_range=2.5, gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False, full=True,
+        reference,
+        image,
+        data_range=2.5,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
     )
     ours = metrics.ssim_map(image, reference, data_range=2.5)
     np.testing.assert_allclose(ours, expected, atol=1e-10)

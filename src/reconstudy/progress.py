@@ -49,4 +49,6 @@ def configure_logging(log_path=None, level=logging.INFO):
     handlers = [logging.StreamHandler()]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )

@@ -138,9 +138,10 @@ class KSpace:
                 f"the {self.acquisition} k-space; make a mask of that shape"
             )
         mask = mask.astype(bool)
-        if np.any(mask & ~self.sampling_mask):
+        never_acquired = int(np.sum(mask & ~self.sampling_mask))
+        if never_acquired:
             raise ValueError(
-                f"the mask samples {int(np.sum(mask & ~self.sampling_mask))} positions that were not acquired; "
+                f"the mask samples {never_acquired} positions that were not acquired; "
                 "retrospective masks must be subsets of the acquired mask"
             )
         data = self.data * mask[None, None, :, :, None]
