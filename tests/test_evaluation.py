@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from reconstudy.evaluation import _bh, group_summary, score_reconstruction, score_subject
+from reconstudy.evaluation import _adjust_family, group_summary, score_reconstruction, score_subject
 from reconstudy.io.nifti import save_image
 
 
@@ -46,8 +46,8 @@ def test_group_summary_fixed_reference_r():
 def test_benjamini_hochberg_matches_statsmodels():
     p = np.array([0.01, 0.04, np.nan, 0.03, 0.2, 0.5])
     expected = multipletests(p[~np.isnan(p)], method="fdr_bh")[1]
-    np.testing.assert_allclose(_bh(p)[~np.isnan(p)], expected)
-    assert np.isnan(_bh(p)[2])
+    np.testing.assert_allclose(_adjust_family(p)[~np.isnan(p)], expected)
+    assert np.isnan(_adjust_family(p)[2])
 
 
 def test_unknown_reference_is_named():

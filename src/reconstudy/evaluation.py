@@ -8,6 +8,7 @@ from scipy import stats as sstats
 
 from reconstudy.io.nifti import load_image
 from reconstudy.metrics import image_metrics
+from reconstudy.stats.multiple import adjust_pvalues
 
 METRICS = ("psnr", "ssim", "nmse", "nrmse")
 
@@ -48,15 +49,13 @@ def score_subject(subject, recons: dict, references: dict, mask_path, normalise=
     return pd.DataFrame(rows)
 
 
-def _bh(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (NaN entries are kept out of the family)."""
+def _adjust_family(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg over the tests that were run (NaN entries stay NaN)."""
     p = np.asarray(p_values, float)
     out = np.full_like(p, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    if valid.size:
-        order = valid[np.argsort(p[valid])]
-        ranked = p[order] * valid.size / np.arange(1, valid.size + 1)
-        out[order] = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    tested = ~np.isnan(p)
+    if tested.any():
+        out[tested] = adjust_pvalues(p[tested], "fdr_bh")
     return out
 
 
@@ -109,7 +108,7 @@ def group_summary(table: pd.DataFrame, reference_rec: str, reference_R=None) -> 
     summary = pd.DataFrame(rows)
     summary["p_fdr"] = np.nan
     for _, index in summary.groupby(["acq", "metric"]).groups.items():
-        summary.loc[index, "p_fdr"] = _bh(summary.loc[index, "p_value"].to_numpy())
+        summary.loc[index, "p_fdr"] = _adjust_family(summary.loc[index, "p_value"].to_numpy())
     summary["mean_sd"] = [
         f"{m:.4g} ± {s:.2g}" if np.isfinite(s) else f"{m:.4g}" for m, s in zip(summary["mean"], summary["sd"])
     ]
