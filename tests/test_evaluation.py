@@ -16,8 +16,16 @@ def cohort_table(seed=0, n=6):
         for R in (4.0, 8.0):
             for rec, penalty in (("zf", 0.2), ("sense", 0.05), ("cs", 0.03)):
                 ssim = base - penalty * R / 4 + rng.normal(0, 0.005)
-                rows.append({"subject": f"{subject:02d}", "acq": "T1w", "R": R, "rec": rec, "ssim": ssim,
-                             "psnr": 30 - 10 * penalty * R + rng.normal(0, 0.3)})
+                rows.append(
+                    {
+                        "subject": f"{subject:02d}",
+                        "acq": "T1w",
+                        "R": R,
+                        "rec": rec,
+                        "ssim": ssim,
+                        "psnr": 30 - 10 * penalty * R + rng.normal(0, 0.3),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -72,8 +80,12 @@ def test_score_subject_reads_nifti(tmp_path):
     save_image(tmp_path / "ref.nii.gz", reference, affine)
     save_image(tmp_path / "mask.nii.gz", mask, affine)
     save_image(tmp_path / "r4.nii.gz", reference * 0.9, affine)
-    table = score_subject("01", {("T1w", "4", "zf"): tmp_path / "r4.nii.gz"}, {"T1w": tmp_path / "ref.nii.gz"},
-                          tmp_path / "mask.nii.gz")
+    table = score_subject(
+        "01",
+        {("T1w", "4", "zf"): tmp_path / "r4.nii.gz"},
+        {"T1w": tmp_path / "ref.nii.gz"},
+        tmp_path / "mask.nii.gz",
+    )
     assert list(table[["subject", "acq", "R", "rec"]].iloc[0]) == ["01", "T1w", 4.0, "zf"]
     assert table["nmse"].iloc[0] == pytest.approx(0.01)
     save_image(tmp_path / "mask2.nii.gz", mask, np.diag([1.0, 1.0, 1.0, 1.0]))

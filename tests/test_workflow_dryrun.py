@@ -32,14 +32,19 @@ def test_config_matrix_dry_run(workdir, name):
     n_acq = len(settings.get("acquisitions", ["T1w", "mGRE"]))
     n_R = len(settings["sampling"]["accelerations"])
     assert counts["undersample"] == counts["simulate_subject"] * n_acq * n_R
-    assert counts["reconstruct"] == counts["simulate_subject"] * n_acq * (n_R * len(settings["recon"]["methods"]) + 1)
+    assert counts["reconstruct"] == counts["simulate_subject"] * n_acq * (
+        n_R * len(settings["recon"]["methods"]) + 1
+    )
 
 
 def test_retrospective_masks_chain_from_r4(workdir):
     config = workdir / "tests" / "configs" / "retrospective_phyllotaxis.yaml"
     result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(config), "-p")
     # the R=8 undersampling reads the R=4 acquisition, not the fully sampled data
-    assert re.search(r"input: results/sub-01/raw/sub-01_acq-R4_T1w\.h5\s+output: results/sub-01/raw/sub-01_acq-R8", result.stdout)
+    assert re.search(
+        r"input: results/sub-01/raw/sub-01_acq-R4_T1w\.h5\s+output: results/sub-01/raw/sub-01_acq-R8",
+        result.stdout,
+    )
 
 
 def write_config(workdir, text):
@@ -51,15 +56,29 @@ def write_config(workdir, text):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("recon: {methods: [zf, fancy]}", r"recon.methods\[1\]: 'fancy' is not allowed; allowed values: 'zf', 'sense'"),
-        ("sampling: {accelerations: [0.5, 4]}", r"sampling.accelerations\[0\]: 0.5 is too small; it must be >= 1"),
-        ("sampling: {accelerations: [4], patern: poisson}", r"'patern' was unexpected.*known keys here: .*pattern"),
+        (
+            "recon: {methods: [zf, fancy]}",
+            r"recon.methods\[1\]: 'fancy' is not allowed; allowed values: 'zf', 'sense'",
+        ),
+        (
+            "sampling: {accelerations: [0.5, 4]}",
+            r"sampling.accelerations\[0\]: 0.5 is too small; it must be >= 1",
+        ),
+        (
+            "sampling: {accelerations: [4], patern: poisson}",
+            r"'patern' was unexpected.*known keys here: .*pattern",
+        ),
         ("acquisitions: [T2w]", r"acquisitions\[0\]: 'T2w' is not allowed"),
-        ("sampling: {accelerations: [4, 8], retrospective_from: 6}", r"sampling.retrospective_from: 6 must be one of"),
+        (
+            "sampling: {accelerations: [4, 8], retrospective_from: 6}",
+            r"sampling.retrospective_from: 6 must be one of",
+        ),
     ],
 )
 def test_bad_config_is_named(workdir, text, message):
-    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", write_config(workdir, text), check=False)
+    result = run_snakemake(
+        workdir, "-n", "--cores", "1", "--configfile", write_config(workdir, text), check=False
+    )
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr), result.stderr[-3000:]
     assert not (workdir / "results").exists()
@@ -88,8 +107,12 @@ def test_bad_sheet_rows_are_listed(workdir):
     sheet.write_text("subject\tgroup\tage\n01\tcontrol\tsixty\nsub_02\tpatient\t40\n01\tms\t50\n")
     config = write_config(workdir, f"subjects: {sheet}\n")
     result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config, check=False)
-    for expected in ["line 2: column age: 'sixty' is not a number", "line 3: key group: 'patient' is not allowed",
-                     "line 3: key subject", "subjects listed more than once: 01"]:
+    for expected in [
+        "line 2: column age: 'sixty' is not a number",
+        "line 3: key group: 'patient' is not allowed",
+        "line 3: key subject",
+        "subjects listed more than once: 01",
+    ]:
         assert expected in result.stdout + result.stderr
 
 

@@ -14,7 +14,9 @@ row = snakemake.params.row
 label = f"sub-{row['subject']}"
 anatomy = int(row["anatomy"]) if row.get("anatomy") else 1 + derive_seed(row["subject"]) % 3
 seed = derive_seed(snakemake.params.seed, "simulate", row["subject"])
-subject = simulate_subject(label, row["group"], anatomy, PhantomConfig.from_dict(snakemake.params.phantom), seed)
+subject = simulate_subject(
+    label, row["group"], anatomy, PhantomConfig.from_dict(snakemake.params.phantom), seed
+)
 write_truth(subject, Path(snakemake.output.mask).parent, label)
 for acq, path in zip(snakemake.params.acquisitions, snakemake.output.raw, strict=True):
     noise_rng = np.random.default_rng(derive_seed(snakemake.params.seed, "noise-scans", row["subject"], acq))
