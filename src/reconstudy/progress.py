@@ -45,10 +45,16 @@ class Progress:
 
 
 def configure_logging(log_path=None, level=logging.INFO):
-    """Send reconstudy's log to stderr and, if given, to ``log_path`` (a rule's log file)."""
+    """Send reconstudy's log to stderr and, if given, to ``log_path`` (a rule's log file).
+
+    Only the ``reconstudy`` logger is configured at ``level``; other libraries keep the
+    default (warnings and errors), so logs show our progress, not font subsetting.
+    """
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
     handlers = [logging.StreamHandler()]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
-    )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    log.handlers = handlers  # replaces, so calling twice does not duplicate lines
+    log.setLevel(level)
