@@ -20,6 +20,7 @@ include: "workflow/rules/undersample.smk"
 include: "workflow/rules/recon.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/qsm.smk"
 
 
 rule all:

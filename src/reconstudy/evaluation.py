@@ -8,6 +8,7 @@ from scipy import stats as sstats
 
 from reconstudy.io.nifti import load_image
 from reconstudy.metrics import image_metrics
+from reconstudy.resources import resource_path
 from reconstudy.stats.multiple import adjust_pvalues
 
 METRICS = ("psnr", "ssim", "nmse", "nrmse")
@@ -59,14 +60,20 @@ def _adjust_family(p_values: np.ndarray) -> np.ndarray:
     return out
 
 
-def group_summary(table: pd.DataFrame, reference_rec: str, reference_R=None) -> pd.DataFrame:
-    """Mean ± sd per (acq, metric, rec, R) and a paired Wilcoxon test against the reference.
+def group_summary(
+    table: pd.DataFrame, reference_rec: str, reference_R=None, *, metrics=METRICS, by: str = "acq"
+) -> pd.DataFrame:
+    """Mean ± sd per (``by``, metric, rec, R) and a paired Wilcoxon test against the reference.
 
     The reference is method ``reference_rec`` at ``reference_R`` (or at the same R when None);
     pairs are matched by subject. p-values are exact for small samples without ties
-    (``scipy.stats.wilcoxon``) and Benjamini–Hochberg adjusted within each (acq, metric).
+    (``scipy.stats.wilcoxon``) and Benjamini–Hochberg adjusted within each (``by``, metric).
+
+    Args:
+        by: the column that separates families of comparisons (``acq`` for image metrics,
+            ``qsm`` for QSM methods).
     """
-    missing = {"subject", "acq", "R", "rec"} - set(table.columns)
+    missing = {"subject", by, "R", "rec"} - set(table.columns)
     if missing:
         raise ValueError(f"metrics table lacks columns {sorted(missing)}")
     if reference_rec not in set(table["rec"]):
@@ -74,17 +81,16 @@ def group_summary(table: pd.DataFrame, reference_rec: str, reference_R=None) -> 
             f"statistics.reference_rec={reference_rec!r} is not among the methods in the table "
             f"({sorted(set(table['rec']))}); choose one of them in the config"
         )
-    long = table.melt(id_vars=["subject", "acq", "R", "rec"], value_vars=[m for m in METRICS if m in table])
+    long = table.melt(id_vars=["subject", by, "R", "rec"], value_vars=[m for m in metrics if m in table])
     rows = []
-    for (acq, metric, rec, R), group in long.groupby(["acq", "variable", "rec", "R"], sort=True):
+    for (family, metric, rec, R), group in long.groupby([by, "variable", "rec", "R"], sort=True):
         ref_R = R if reference_R is None else float(reference_R)
-        ref = long[
-            (long.acq == acq) & (long.variable == metric) & (long.rec == reference_rec) & (long.R == ref_R)
-        ]
+        same_family = (long[by] == family) & (long.variable == metric)
+        ref = long[same_family & (long.rec == reference_rec) & (long.R == ref_R)]
         paired = group.merge(ref[["subject", "value"]], on="subject", suffixes=("", "_ref"))
         values = group["value"].to_numpy(float)
         row = {
-            "acq": acq,
+            by: family,
             "metric": metric,
             "rec": rec,
             "R": R,
@@ -107,9 +113,62 @@ def group_summary(table: pd.DataFrame, reference_rec: str, reference_R=None) -> 
         rows.append(row)
     summary = pd.DataFrame(rows)
     summary["p_fdr"] = np.nan
-    for _, index in summary.groupby(["acq", "metric"]).groups.items():
+    for _, index in summary.groupby([by, "metric"]).groups.items():
         summary.loc[index, "p_fdr"] = _adjust_family(summary.loc[index, "p_value"].to_numpy())
     summary["mean_sd"] = [
         f"{m:.4g} ± {s:.2g}" if np.isfinite(s) else f"{m:.4g}" for m, s in zip(summary["mean"], summary["sd"])
     ]
     return summary
+
+
+def structure_names() -> dict[int, str]:
+    """FreeSurfer label -> structure name, from the shipped tissue table."""
+    table = pd.read_csv(resource_path("tissue_properties.tsv"), sep="\t")
+    return dict(zip(table["label"].astype(int), table["name"]))
+
+
+def score_qsm_subject(
+    subject, maps: dict, truth_path, labels_path, mask_path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """QSM-challenge metrics and per-structure χ of every χ map of one subject against truth.
+
+    All maps are scored in one common mask: the brain mask intersected with the support of
+    every map (each QSM method erodes its own mask), so methods and R are compared on the same
+    voxels.
+
+    Args:
+        maps: ``{(R, rec, qsm_method): χ NIfTI path}``; R = 1 is the fully sampled reference.
+
+    Returns:
+        (metrics, roi): one row per map (``rmse_ppm, nrmse, hfen, ssim``), and one row per
+        map and structure (voxels, mean/median/sd in ppm, the true mean and the error in ppb).
+    """
+    from reconstudy.qsm import qsm_metrics, roi_table  # noqa: PLC0415  (torch import only here)
+
+    truth, affine = load_image(truth_path)
+    labels, _ = load_image(labels_path)
+    brain, _ = load_image(mask_path)
+    chis = {}
+    for key, path in maps.items():
+        chi, chi_affine = load_image(path)
+        if chi.shape != truth.shape or not np.allclose(chi_affine, affine, atol=1e-3):
+            raise ValueError(f"{path}: grid differs from the true χ map {truth_path}")
+        chis[key] = chi
+    mask = brain > 0
+    for chi in chis.values():
+        mask &= chi != 0
+    if not mask.any():
+        raise ValueError(f"sub-{subject}: the χ maps share no voxel inside the brain mask {mask_path}")
+    names = structure_names()
+    truth_roi = roi_table(truth, labels, names, mask)[["label", "mean_ppm"]]
+    truth_roi = truth_roi.rename(columns={"mean_ppm": "truth_mean_ppm"})
+    metric_rows, roi_tables = [], []
+    for (R, rec, method), chi in chis.items():
+        ids = {"subject": subject, "R": float(R), "rec": rec, "qsm": method}
+        metric_rows.append({**ids, "voxels": int(mask.sum()), **qsm_metrics(chi, truth, mask)})
+        roi = roi_table(chi, labels, names, mask).merge(truth_roi, on="label")
+        roi["error_ppb"] = 1000 * (roi["mean_ppm"] - roi["truth_mean_ppm"])
+        roi_tables.append(roi.assign(**ids))
+    roi = pd.concat(roi_tables, ignore_index=True)
+    front = ["subject", "R", "rec", "qsm"]
+    return pd.DataFrame(metric_rows), roi[front + [c for c in roi.columns if c not in front]]

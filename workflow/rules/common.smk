@@ -32,6 +32,7 @@ ACCELERATIONS = [format_r(r) for r in config["sampling"]["accelerations"]]
 METHODS = config["recon"]["methods"]
 CONVENTIONAL = [m for m in METHODS if m in ("zf", "sense", "cs")]
 REFERENCE_METHOD = config["recon"]["reference"]
+QSM_METHODS = config["qsm"]["methods"] if "mGRE" in ACQUISITIONS else []
 RETROSPECTIVE_FROM = config["sampling"]["retrospective_from"]
 if RETROSPECTIVE_FROM is not None:
     RETROSPECTIVE_FROM = format_r(RETROSPECTIVE_FROM)
@@ -48,6 +49,7 @@ wildcard_constraints:
     acq="|".join(ACQUISITIONS),
     R=r"\d+(\.\d+)?",
     rec="|".join(sorted(set(METHODS) | {REFERENCE_METHOD})),
+    qsm="tgv|classic",
 
 
 def is_simulated(subject, acq):
@@ -76,8 +78,12 @@ def undersampled_path(subject, acq, R):
     return bids(RESULTS, subject, acq, datatype="raw", ext=".h5", acq=f"R{R}")
 
 
-def recon_path(subject, acq, R, rec, part="mag"):
-    return bids(RESULTS, subject, acq, datatype="anat", acq=f"R{R}", rec=rec, part=part)
+def recon_path(subject, acq, R, rec, part="mag", ext=".nii.gz"):
+    return bids(RESULTS, subject, acq, datatype="anat", ext=ext, acq=f"R{R}", rec=rec, part=part)
+
+
+def qsm_path(subject, R, rec, qsm):
+    return bids(RESULTS, subject, "Chimap", datatype="qsm", acq=f"R{R}", rec=rec, desc=qsm)
 
 
 def get_undersampled(wildcards):
@@ -134,4 +140,22 @@ def get_final_outputs():
         f"{RESULTS}/figures/metrics_vs_R.png",
     ]
     targets += [f"{RESULTS}/figures/montage_sub-{montage_subject()}_{acq}.png" for acq in ACQUISITIONS]
+    if QSM_METHODS:
+        targets += [
+            f"{RESULTS}/group/qsm_metrics_summary.tsv",
+            f"{RESULTS}/group/qsm_roi.tsv",
+            f"{RESULTS}/figures/qsm_metrics_vs_R.png",
+            f"{RESULTS}/figures/qsm_montage_sub-{montage_subject()}.png",
+        ]
     return targets
+
+
+def get_subject_qsm(wildcards):
+    """Every χ map of one subject: (R, rec, qsm method) for the reference and each R."""
+    paths = {}
+    for qsm in QSM_METHODS:
+        paths[f"ref_{qsm}"] = qsm_path(wildcards.subject, "1", REFERENCE_METHOD, qsm)
+        for R in ACCELERATIONS:
+            for rec in METHODS:
+                paths[f"R{R}_{rec}_{qsm}"] = qsm_path(wildcards.subject, R, rec, qsm)
+    return paths

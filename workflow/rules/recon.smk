@@ -7,6 +7,7 @@ rule reconstruct:
     output:
         mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),
         phase=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="phase"),
+        sidecar=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag", ext=".json"),
     wildcard_constraints:
         rec="zf|sense|cs",
     params:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from reconstudy.io.nifti import save_image
+from reconstudy.io.nifti import save_image, write_sidecar
 from reconstudy.io.readers import read_kspace
 from reconstudy.progress import configure_logging
 from reconstudy.recon.api import reconstruct
@@ -17,3 +17,4 @@ if image.shape[0] == 1:
     image = image[0]
 save_image(snakemake.output.mag, np.abs(image), kspace.geometry.affine)
 save_image(snakemake.output.phase, np.angle(image), kspace.geometry.affine)
+write_sidecar(snakemake.output.sidecar, kspace, method=method, options=options)

@@ -6,6 +6,7 @@ Library arrays are ``(z, y, x)`` (optionally with leading axes such as echo); NI
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -73,3 +74,33 @@ def load_image(path) -> tuple[np.ndarray, np.ndarray]:
 def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
     """Voxel edge lengths (x, y, z) in mm from an affine."""
     return tuple(float(v) for v in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)))
+
+
+def write_sidecar(path, kspace, **extra):
+    """BIDS-like JSON sidecar of an image reconstructed from ``kspace``: what QSM and reports need.
+
+    Keys follow BIDS where one exists (``EchoTime`` in seconds, ``MagneticFieldStrength`` in T).
+    """
+    geometry = kspace.geometry
+    content = {
+        "EchoTime": [t / 1000.0 for t in geometry.echo_times_ms],
+        "MagneticFieldStrength": geometry.b0_tesla,
+        "B0DirectionVoxel": list(geometry.b0_direction),
+        "VoxelSizeMM": list(geometry.voxel_size_mm),
+        "Acquisition": kspace.acquisition,
+        "AccelerationAchieved": kspace.acceleration,
+        **extra,
+    }
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(content, indent=2, default=str))
+
+
+def read_sidecar(path) -> dict:
+    """Read a sidecar written by :func:`write_sidecar` (echo times back in ms)."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: unreadable JSON sidecar ({err})") from err
+    content["echo_times_ms"] = [t * 1000.0 for t in content.get("EchoTime", [])]
+    return content
