@@ -74,6 +74,12 @@ def get_undersample_source(wildcards):
     return raw_path(wildcards.subject, wildcards.acq)
 
 
+def get_calibration_source(wildcards):
+    """Coil maps come from the calibration region, identical in every mask: use the lowest R."""
+    lowest = min(ACCELERATIONS, key=float)
+    return undersampled_path(wildcards.subject, wildcards.acq, lowest)
+
+
 def undersampled_path(subject, acq, R):
     return bids(RESULTS, subject, acq, datatype="raw", ext=".h5", acq=f"R{R}")
 

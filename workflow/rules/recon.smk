@@ -1,9 +1,29 @@
 # Conventional reconstructions (zero-filled, SENSE, CS) of undersampled and reference data.
 
 
+rule coil_maps:
+    input:
+        raw=get_calibration_source,
+    output:
+        bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
+    params:
+        coil_method=config["recon"]["coil_method"],
+    log:
+        f"{LOGS}/coils/sub-{{subject}}_{{acq}}.log",
+    threads: 2
+    resources:
+        mem_mb=lambda wc: mem_mb_for(wc.acq, 4),
+        runtime=15,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/coil_maps.py"
+
+
 rule reconstruct:
     input:
         raw=get_undersampled,
+        maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
     output:
         mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),
         phase=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="phase"),
