@@ -92,7 +92,7 @@ class PhantomConfig:
         jitter: per-subject relative jitter bounds of t1, t2star, pd and absolute bound of chi_ppm.
         phase_amplitude_rad: peak amplitude of the smooth transceive phase.
         background_margin_mm: head margin simulated around the grid for the background field.
-        shim_order: order (0-2) of the spherical-harmonic-like shim removed from the background
+        shim_order: order (0-3) of the spherical-harmonic shim removed from the background
             field inside the brain, as a scanner's shim would.
         anatomy_dir, tissue_table: override the shipped resources.
     """
@@ -171,8 +171,8 @@ class PhantomConfig:
         if any(not (0 <= float(v) < 0.5) for v in jitter.values()):
             _fail("jitter", self.jitter, "each bound must be in [0, 0.5)")
         set_("jitter", {k: float(v) for k, v in jitter.items()})
-        if self.shim_order not in (0, 1, 2):
-            _fail("shim_order", self.shim_order, "use 0, 1 or 2")
+        if self.shim_order not in (0, 1, 2, 3):
+            _fail("shim_order", self.shim_order, "use 0, 1, 2 or 3")
         if self.background_margin_mm < 0:
             _fail("background_margin_mm", self.background_margin_mm, "use a margin >= 0 mm")
         self._check_sequences()

@@ -42,25 +42,42 @@ def background_field(labels_ext, chi_lut, intracranial_lut, voxel_xyz, b0_direct
     return dipole_field(source, voxel_xyz, b0_direction_xyz, pad=pad)
 
 
-def polynomial_basis(shape_zyx, order: int, voxel_xyz=(1.0, 1.0, 1.0)) -> np.ndarray:
-    """Monomials x^i y^j z^k with i + j + k <= order over the grid (scaled to about [-1, 1])."""
+def harmonic_basis(shape_zyx, order: int, voxel_xyz=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """Solid spherical harmonics up to ``order`` (<= 3) over the grid, scaled to about [-1, 1].
+
+    Shim coils produce fields that satisfy Laplace's equation, so a shimmed background field
+    stays harmonic inside the brain; a plain monomial basis (x², y², z²) would not, and would
+    leave a residual that Laplacian-based QSM reads as tissue.
+    """
+    if not 0 <= order <= 3:
+        raise ValueError(f"phantom.shim_order must be between 0 and 3, got {order}")
     axes = [(np.arange(n, dtype=np.float64) - (n - 1) / 2) * v for n, v in zip(shape_zyx, voxel_xyz[::-1])]
     half = max(max(abs(a[0]) for a in axes), 1e-9)
     z, y, x = np.meshgrid(*(a / half for a in axes), indexing="ij")
-    terms = [np.ones(shape_zyx)]
-    for total in range(1, order + 1):
-        for i in range(total + 1):
-            for j in range(total + 1 - i):
-                terms.append(x**i * y**j * z ** (total - i - j))
-    return np.stack(terms)
+    r2 = x**2 + y**2
+    by_order = [
+        [np.ones(shape_zyx)],
+        [x, y, z],
+        [x * y, x * z, y * z, x**2 - y**2, 2 * z**2 - r2],
+        [
+            x**3 - 3 * x * y**2,
+            3 * x**2 * y - y**3,
+            z * (x**2 - y**2),
+            x * y * z,
+            x * (4 * z**2 - r2),
+            y * (4 * z**2 - r2),
+            z * (2 * z**2 - 3 * r2),
+        ],
+    ]
+    return np.stack([term for terms in by_order[: order + 1] for term in terms])
 
 
 def shim(field, mask, order: int, voxel_xyz=(1.0, 1.0, 1.0)) -> np.ndarray:
-    """``field`` minus its least-squares polynomial fit of ``order`` inside ``mask``."""
+    """``field`` minus its least-squares fit by shim harmonics up to ``order`` inside ``mask``."""
     mask = np.asarray(mask, bool)
     if not mask.any():
         return field
-    basis = polynomial_basis(field.shape, order, voxel_xyz)
+    basis = harmonic_basis(field.shape, order, voxel_xyz)
     coeffs, *_ = np.linalg.lstsq(basis[:, mask].T, field[mask].astype(np.float64), rcond=None)
     fit = np.tensordot(coeffs, basis, axes=(0, 0))
     return (field - fit).astype(np.float32)
