@@ -42,3 +42,28 @@ rule reconstruct:
         "../../envs/reconstudy.yaml"
     script:
         "../scripts/reconstruct.py"
+
+
+rule reconstruct_dl:
+    input:
+        raw=get_undersampled,
+        model=lambda wc: str(REPO / config["recon"]["dl"]["model"]),
+    output:
+        mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),
+        phase=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="phase"),
+        sidecar=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag", ext=".json"),
+    wildcard_constraints:
+        rec="dl",
+    params:
+        recon=config["recon"],
+    log:
+        f"{LOGS}/recon/sub-{{subject}}_acq-R{{R}}_rec-{{rec}}_{{acq}}.log",
+    threads: 2
+    resources:
+        mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
+        runtime=60,
+        gpu=1 if config["recon"]["device"] == "cuda" else 0,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/reconstruct_dl.py"

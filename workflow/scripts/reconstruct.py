@@ -12,7 +12,9 @@ recon = snakemake.params.recon
 method = snakemake.wildcards.rec
 kspace = read_kspace(snakemake.input.raw)
 options = dict(recon.get(method, {}), batch_planes=recon["batch_planes"], device=recon["device"])
-image = reconstruct(kspace, method, coil_maps=np.load(snakemake.input.maps), **options)  # (echo, z, y, x) complex64
+image = reconstruct(
+    kspace, method, coil_maps=np.load(snakemake.input.maps), **options
+)  # (echo, z, y, x) complex64
 if image.shape[0] == 1:
     image = image[0]
 save_image(snakemake.output.mag, np.abs(image), kspace.geometry.affine)

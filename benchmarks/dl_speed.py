@@ -1,0 +1,110 @@
+"""DL reconstruction speed: inference seconds per volume and training seconds per epoch.
+
+Runs on a synthetic 8-coil volume of the default phantom's size (72 x 88 x 72, planes of
+72 x 88) so it needs neither the phantom nor a trained model; the architecture is the shipped
+model's (read from its manifest when present). Prints figures and ratios (batch sizes, CPU vs
+CUDA when a GPU is present).
+
+Usage:
+    python benchmarks/dl_speed.py [--model resources/models/varnet_t1w.pt] [--threads 2] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from reconstudy.recon.dl.inference import dl_reconstruct
+from reconstudy.recon.dl.io import build_model, manifest_path
+from reconstudy.training.data import training_volume
+from reconstudy.training.evaluate import undersample
+from reconstudy.training.loop import TrainConfig, train
+from reconstudy.training.synthetic import synthetic_kspace
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / "resources" / "models" / "varnet_t1w.pt"
+
+
+def architecture(model_path: Path) -> tuple[str, dict]:
+    manifest = manifest_path(model_path)
+    if manifest.is_file():
+        arch = json.loads(manifest.read_text())["architecture"]
+        return arch["name"], arch["config"]
+    return "VarNet", TrainConfig().model
+
+
+def time_inference(model, kspace, device, batch_planes, repeats) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        dl_reconstruct(kspace, None, device=device, batch_planes=batch_planes, model=model)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--train-steps", type=int, default=10, help="steps of the timed training epoch")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    name, config = architecture(args.model)
+    torch.manual_seed(0)
+    model = build_model(name, config).eval()
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, "
+        f"threads {args.threads}, model {name} {config}"
+    )
+
+    full, _ = synthetic_kspace((72, 88, 72), n_coils=8, seed=0)
+    from reconstudy.sampling import create_mask
+
+    kspace = undersample(full, create_mask("poisson", (72, 88), 8, calib=12, seed=0))
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    results = {}
+    for device in devices:
+        for batch_planes in (1, 8, 24):
+            seconds = time_inference(model.to(device), kspace, device, batch_planes, args.repeats)
+            results[(device, batch_planes)] = seconds
+            print(
+                f"inference {device} batch_planes={batch_planes:2d}: {seconds:7.2f} s/volume "
+                f"({72 / seconds:6.1f} planes/s)"
+            )
+    base = results[("cpu", 8)]
+    print(f"ratio batch 1 / batch 8 (cpu): {results[('cpu', 1)] / base:.2f}")
+    if "cuda" in devices:
+        print(f"ratio cpu / cuda (batch 8): {base / results[('cuda', 8)]:.1f}")
+
+    volume = training_volume(full, name="synthetic")
+    cfg = TrainConfig(
+        architecture=name,
+        model=config,
+        epochs=1,
+        steps_per_epoch=args.train_steps,
+        val_planes=2,
+        val_accelerations=[8],
+    )
+    for device in devices:
+        result = train(
+            cfg, [volume], [volume], Path("/tmp") / f"dl_speed_{device}", device=device, resume=False
+        )
+        seconds = result.history[0]["seconds"]
+        per_step = seconds / args.train_steps
+        default_steps = TrainConfig().steps_per_epoch
+        print(
+            f"training {device}: {per_step:.3f} s/step (batch {cfg.batch_size}); "
+            f"default epoch ({default_steps} steps) ~ {per_step * default_steps:.1f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()

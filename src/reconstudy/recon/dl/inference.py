@@ -1,0 +1,114 @@
+"""Reconstruct a 3D Cartesian k-space with a trained DL model, plane by plane.
+
+The inverse FFT along the readout ``kx`` turns the volume into ``nx`` independent
+``(coil, kz, ky)`` planes that share one sampling mask. Planes go through the network in
+batches of ``batch_planes``, so memory does not grow with the volume, and the same code runs
+on ``cpu`` and ``cuda``. Intensities are normalised per volume (see :func:`volume_scale`)
+exactly as in training and restored afterwards; coil noise is prewhitened from
+``KSpace.noise_covariance`` like in :func:`reconstudy.recon.api.reconstruct`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from reconstudy.fourier import ifftc
+from reconstudy.io.kspace import KSpace
+from reconstudy.progress import Progress
+from reconstudy.recon.dl.io import load_model
+
+
+def volume_scale(coil_kspace: np.ndarray) -> float:
+    """Intensity scale of one echo: 99th percentile of the zero-filled root-sum-of-squares image.
+
+    Args:
+        coil_kspace: acquired k-space ``(coil, kz, ky, kx)`` (zeros where not acquired).
+    """
+    rss = np.sqrt((np.abs(ifftc(coil_kspace, axes=(-3, -2, -1))) ** 2).sum(axis=0))
+    scale = float(np.percentile(rss, 99))
+    return scale if scale > 0 else 1.0
+
+
+def prewhiten(coil_kspace: np.ndarray, noise_covariance: np.ndarray | None) -> np.ndarray:
+    """Decorrelate coil noise as the conventional reconstructions do (no-op without a covariance).
+
+    Uses :func:`reconstudy.recon.coils.whitening_matrix`, which keeps the overall scale, so a
+    DL image and a SENSE/CS image of the same data share their intensity profile.
+    """
+    if noise_covariance is None:
+        return coil_kspace
+    from reconstudy.recon.coils import whitening_matrix
+
+    whitening = whitening_matrix(noise_covariance)
+    return np.einsum("dc,c...->d...", whitening, coil_kspace, optimize=True).astype(np.complex64)
+
+
+def hybrid_planes(coil_kspace: np.ndarray) -> np.ndarray:
+    """``(coil, kz, ky, kx)`` -> ``(x, coil, kz, ky)``: inverse FFT along the readout, planes first."""
+    return np.ascontiguousarray(np.moveaxis(ifftc(coil_kspace, axes=(-1,)), -1, 0)).astype(np.complex64)
+
+
+def reconstruct_planes(
+    model: nn.Module,
+    planes: np.ndarray,
+    mask: np.ndarray,
+    device="cpu",
+    batch_planes: int = 8,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Run ``model`` over ``planes (n, coil, kz, ky)`` in batches; return images ``(n, kz, ky)``."""
+    device = torch.device(device)
+    mask_t = torch.as_tensor(np.asarray(mask, dtype=np.float32), device=device)
+    out = np.empty((planes.shape[0], *planes.shape[-2:]), dtype=np.complex64)
+    with torch.inference_mode():
+        for start in range(0, planes.shape[0], batch_planes):
+            batch = torch.as_tensor(planes[start : start + batch_planes], device=device)
+            out[start : start + batch.shape[0]] = model(batch, mask_t).cpu().numpy()
+            if progress is not None:
+                progress.advance(batch.shape[0])
+    return out
+
+
+def dl_reconstruct(
+    kspace: KSpace,
+    model_path,
+    device: str = "cpu",
+    batch_planes: int = 8,
+    model: nn.Module | None = None,
+) -> np.ndarray:
+    """Reconstruct undersampled (VarNet) or low-resolution (SuperResolution) k-space.
+
+    Args:
+        kspace: 3D-encoded k-space; ``kspace.sampling_mask`` says which ``(kz, ky)`` were acquired.
+        model_path: a model written by :func:`reconstudy.recon.dl.io.save_model` (manifest next
+            to it); ignored when ``model`` is given.
+        device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"``...).
+        batch_planes: readout positions per network call; bounds the memory.
+        model: an already loaded model (used by training-time validation).
+
+    Returns:
+        complex64 image ``(echo, z, y, x)`` on the k-space's matrix.
+    """
+    if kspace.encoding != "3d":
+        raise ValueError(
+            f"DL reconstruction works on 3D-encoded k-space (planes in (kz, ky)); {kspace.acquisition} has "
+            f"encoding={kspace.encoding!r}. Use a 3D acquisition or another reconstruction method."
+        )
+    if batch_planes < 1:
+        raise ValueError(f"batch_planes must be >= 1, got {batch_planes}")
+    if model is None:
+        model, _ = load_model(model_path, device=device)
+    model = model.to(device).eval()
+    mask = kspace.sampling_mask
+    n_echo, _, nz, ny, nx = kspace.data.shape
+    image = np.empty((n_echo, nz, ny, nx), dtype=np.complex64)
+    progress = Progress(n_echo * nx, label=f"DL reconstruction {kspace.acquisition}", unit="plane")
+    for echo in range(n_echo):
+        acquired = prewhiten(kspace.data[echo], kspace.noise_covariance) * mask[None, :, :, None]
+        scale = volume_scale(acquired)
+        planes = hybrid_planes(acquired / scale)
+        recon = reconstruct_planes(model, planes, mask, device, batch_planes, progress)
+        image[echo] = np.moveaxis(recon, 0, -1) * scale
+    return image

@@ -1,0 +1,1 @@
+"""Training of the DL reconstruction models, kept apart from the models themselves."""

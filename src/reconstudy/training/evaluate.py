@@ -1,0 +1,126 @@
+"""Held-out evaluation of a trained model against other reconstructions (e.g. CS at R = 4).
+
+Every test subject is undersampled at each R with the study's sampling pattern (seeded from
+``(seed, subject index, R)``), reconstructed, and scored with :func:`reconstudy.metrics.
+image_metrics` against the root-sum-of-squares of its fully sampled k-space inside a brain mask,
+or (``reference="sense"``, the workflow's default) against the CG-SENSE reconstruction of
+the fully sampled k-space, the reference the workflow's metric stage uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from reconstudy.io.kspace import KSpace
+from reconstudy.metrics import image_metrics
+from reconstudy.recon.dl.inference import dl_reconstruct, prewhiten
+from reconstudy.recon.dl.superres import centre_box_mask
+from reconstudy.training.data import rss_image
+
+log = logging.getLogger("reconstudy")
+Reconstructor = Callable[[KSpace], np.ndarray]
+
+
+@dataclass
+class HeldOutSubject:
+    name: str
+    group: int  # the anatomy (label map) the subject was made from
+    kspace: KSpace  # fully sampled
+    brain: np.ndarray  # bool (z, y, x)
+
+
+def undersample(kspace: KSpace, mask: np.ndarray) -> KSpace:
+    """A copy of fully sampled ``kspace`` keeping only the ``(kz, ky)`` positions in ``mask``."""
+    data = kspace.data * mask[None, None, :, :, None]
+    return KSpace(data, kspace.geometry, kspace.acquisition, kspace.noise_covariance, mask, kspace.encoding)
+
+
+def reference_image(kspace: KSpace, method: str) -> np.ndarray:
+    """Magnitude reference ``(z, y, x)`` of fully sampled ``kspace`` (``sense`` or ``rss``)."""
+    if method == "rss":
+        return rss_image(prewhiten(kspace.data[0], kspace.noise_covariance))
+    from reconstudy.recon.api import reconstruct
+
+    return np.abs(reconstruct(kspace, "sense")[0])
+
+
+def study_mask(
+    shape, accel: float, pattern: str, calibration: int, seed: int, subject_index: int
+) -> np.ndarray:
+    from reconstudy.sampling import create_mask, mask_seed
+
+    return create_mask(pattern, shape, accel, calib=calibration, seed=mask_seed(seed, subject_index, accel))
+
+
+def evaluate_subjects(
+    model: nn.Module,
+    subjects: Sequence[HeldOutSubject],
+    accelerations: Sequence[float],
+    *,
+    pattern: str = "poisson",
+    calibration: int = 12,
+    seed: int = 0,
+    others: dict[str, tuple[Sequence[float], Reconstructor]] | None = None,
+    device: str = "cpu",
+    batch_planes: int = 8,
+    sr_factor: int | None = None,
+    reference: str = "sense",
+) -> pd.DataFrame:
+    """Tidy rows ``subject, anatomy, rec, R, psnr, ssim, nmse, nrmse`` for DL and other methods.
+
+    Args:
+        model: the trained model (VarNet; with ``sr_factor`` a SuperResolution model, scored on
+            the centre-box low-resolution acquisition, reported with ``R = sr_factor**2``).
+        subjects: fully sampled held-out subjects.
+        accelerations: R values for the DL model.
+        others: ``{rec name: (R values, reconstruct(kspace) -> complex (echo, z, y, x))}``, e.g.
+            ``{"cs": ([4], cs_function)}``.
+        reference: ``"sense"`` (CG-SENSE of the fully sampled data, via
+            :func:`reconstudy.recon.api.reconstruct`) or ``"rss"`` (root-sum-of-squares of the
+            prewhitened fully sampled coil images).
+    """
+    if reference not in ("sense", "rss"):
+        raise ValueError(f"evaluation reference must be 'sense' or 'rss', got {reference!r}")
+    rows = []
+    for index, subject in enumerate(subjects):
+        reference_magnitude = reference_image(subject.kspace, reference)
+        shape = subject.kspace.sampling_mask.shape
+        runs = [("dl", accel, None) for accel in ([] if sr_factor else accelerations)]
+        if sr_factor:
+            runs.append(("dl_sr", float(sr_factor**2), None))
+        for name, (accels, function) in (others or {}).items():
+            runs.extend((name, accel, function) for accel in accels)
+        for rec, accel, function in runs:
+            if rec == "dl_sr":
+                mask = centre_box_mask(shape, sr_factor)
+            else:
+                mask = study_mask(shape, accel, pattern, calibration, seed, index)
+            under = undersample(subject.kspace, mask)
+            if function is None:
+                image = dl_reconstruct(under, None, device=device, batch_planes=batch_planes, model=model)
+            else:
+                image = function(under)
+            metrics = image_metrics(np.abs(image[0]), reference_magnitude, subject.brain)
+            rows.append(
+                {"subject": subject.name, "anatomy": subject.group, "rec": rec, "R": float(accel), **metrics}
+            )
+            log.info(
+                "held-out %s %s R=%g: SSIM %.4f PSNR %.2f",
+                subject.name,
+                rec,
+                accel,
+                metrics["ssim"],
+                metrics["psnr"],
+            )
+    return pd.DataFrame(rows)
+
+
+def fold_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean SSIM/PSNR per (held-out anatomy, rec, R)."""
+    return rows.groupby(["anatomy", "rec", "R"], as_index=False)[["ssim", "psnr", "nrmse"]].mean()
