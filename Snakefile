@@ -23,6 +23,10 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/qsm.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     input:
         get_final_outputs(),
