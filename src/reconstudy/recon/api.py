@@ -1,0 +1,239 @@
+"""``reconstruct``: canonical k-space to a complex ``(echo, z, y, x)`` image, by plane batches.
+
+Pipeline for every echo: optional noise prewhitening (from ``KSpace.noise_covariance``) ->
+planes (3D: inverse FFT along kx, each x a (kz, ky) problem; 2D: each slice a (ky, kx)
+problem) -> coil maps per plane (ESPIRiT from the calibration box, computed once per volume
+from echo 0 and reused) -> zero-filled, CG-SENSE or CS per batch -> image. Data are divided by
+a per-echo RMS intensity (``||y|| / sqrt(n_voxels)``) before solving and multiplied back after,
+so ``lam`` is scale-free and the output is scaled like the input. See docs/reconstruction.md.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from reconstudy.io.kspace import KSpace
+from reconstudy.progress import Progress
+from reconstudy.recon import coils, planes
+from reconstudy.recon.cs import cs_recon
+from reconstudy.recon.operators import SenseOp, to_centred, to_unshifted
+from reconstudy.recon.sense import cg_sense
+from reconstudy.recon.zerofill import zero_filled
+
+log = logging.getLogger("reconstudy")
+
+METHODS = ("zf", "sense", "cs")
+DEFAULTS = {
+    "zf": {},
+    "sense": {"lam": 1e-3, "iterations": 30, "tol": 1e-4},
+    "cs": {"lam": 4e-3, "iterations": 40, "tol": 1e-4},
+}
+BATCH_BYTES = 1 * 2**30  # solver working set per batch
+SLAB_BYTES = 1 * 2**30  # extracted plane k-space per kx-FFT pass (the slab's maps take as much)
+ESPIRIT_BYTES = 1 * 2**30  # per-pixel ESPIRiT matrices per call
+
+
+def array_module(device: str):
+    """numpy, or cupy when ``device == "cuda"`` and cupy imports (else numpy, with a log line)."""
+    if device == "cuda":
+        try:
+            import cupy
+
+            return cupy
+        except ImportError:
+            log.warning("device 'cuda' requested but cupy is not installed: reconstructing on the CPU")
+    elif device != "cpu":
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return np
+
+
+def reconstruct(
+    kspace: KSpace,
+    method: str,
+    *,
+    lam: float | None = None,
+    iterations: int | None = None,
+    tol: float | None = None,
+    batch_planes: int | None = None,
+    slab_planes: int | None = None,
+    device: str = "cpu",
+    coil_maps: np.ndarray | None = None,
+    coil_method: str = "espirit",
+    regulariser: str = "wavelet",
+    wavelet: str = "haar",
+    levels: int = 4,
+    seed=0,
+) -> np.ndarray:
+    """Reconstruct every echo of ``kspace`` with ``method`` (``zf``, ``sense`` or ``cs``).
+
+    Args:
+        kspace: canonical k-space; ``sampling_mask`` says what was acquired.
+        method: ``zf`` (zero-filled, sensitivity-combined), ``sense`` (CG-SENSE) or ``cs``.
+        lam: regularisation weight (SENSE Tikhonov; CS L1/TV), relative to unit RMS intensity.
+        iterations: maximum solver iterations.
+        tol: relative-change (CS) or residual (SENSE) stopping tolerance.
+        batch_planes: planes per solver batch (default: fits ~1 GiB of working memory).
+        slab_planes: planes extracted per pass of the kx FFT (default: ~1 GiB of plane k-space;
+            rounded to a multiple of the batch).
+        device: ``cpu`` or ``cuda`` (cupy; falls back to the CPU if cupy is missing).
+        coil_maps: optional ``(coil, z, y, x)`` sensitivities; default estimated per plane.
+        coil_method: ``espirit`` or ``lowres`` when maps are estimated.
+        regulariser: CS penalty, ``wavelet`` (L1, orthonormal Daubechies) or ``tv``.
+        wavelet, levels: wavelet family and depth for the L1-wavelet penalty.
+        seed: seed for the cycle-spinning shifts (results are deterministic given it).
+
+    Returns:
+        complex64 ``(echo, z, y, x)`` image.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHODS)}")
+    if coil_method not in ("espirit", "lowres"):
+        raise ValueError(f"coil_method must be 'espirit' or 'lowres', got {coil_method!r}")
+    settings = {**DEFAULTS[method]}
+    settings.update(
+        {k: v for k, v in {"lam": lam, "iterations": iterations, "tol": tol}.items() if v is not None}
+    )
+    xp = array_module(device)
+    data = kspace.data
+    planes.finite_check(data, f"k-space of acquisition {kspace.acquisition!r}")
+    layout = planes.PlaneLayout.of(data.shape, kspace.encoding)
+    n_echo, n_coil = data.shape[:2]
+    n1, n2 = layout.plane_shape
+    mask = kspace.sampling_mask
+    whitening = None if kspace.noise_covariance is None else coils.whitening_matrix(kspace.noise_covariance)
+    if coil_maps is not None and coil_maps.shape != (n_coil, *data.shape[2:]):
+        raise ValueError(
+            f"coil_maps must have shape (coil, z, y, x) = {(n_coil, *data.shape[2:])}, got {coil_maps.shape}"
+        )
+    calib = planes.calibration_size(mask, layout)
+    if coil_maps is None and min(calib) <= 6:
+        raise ValueError(
+            f"the sampling mask has no fully sampled calibration region (found {calib}); coil maps "
+            f"need one of at least 7x7: sample the k-space centre or pass coil_maps"
+        )
+    plane_bytes = n_coil * n1 * n2 * 8
+    batch = batch_planes or max(1, BATCH_BYTES // (6 * plane_bytes))
+    slab = max(batch, ((slab_planes or SLAB_BYTES // plane_bytes) // batch) * batch)
+    espirit_batch = max(1, ESPIRIT_BYTES // (3 * n_coil * n_coil * n1 * n2 * 8))
+    scales = [planes.echo_scale(data[e]) for e in range(n_echo)]
+    rng = np.random.default_rng(seed)
+    image = np.zeros((n_echo, *data.shape[2:]), dtype=np.complex64)
+    progress = Progress(layout.n_planes * n_echo, f"{method} reconstruction", unit="plane")
+    log.info(
+        "%s: %d planes of %dx%d, %d coils, %d echoes, batch %d, calibration %s, %s",
+        method,
+        layout.n_planes,
+        n1,
+        n2,
+        n_coil,
+        n_echo,
+        batch,
+        calib,
+        settings,
+    )
+    for s0 in range(0, layout.n_planes, slab):
+        s1 = min(s0 + slab, layout.n_planes)
+        maps_slab = None
+        for e in range(n_echo):
+            ksp = planes.extract_slab(data[e], layout, s0, s1, whitening)
+            if maps_slab is None:
+                maps_slab = _slab_maps(ksp, coil_maps, layout, s0, s1, calib, coil_method, espirit_batch)
+            mask_slab = planes.slab_mask(mask, layout, s0, s1)
+            for b0 in range(0, s1 - s0, batch):
+                b1 = min(b0 + batch, s1 - s0)
+                sub_mask = mask_slab if mask_slab.shape[0] == 1 else mask_slab[b0:b1]
+                result = _solve(
+                    ksp[b0:b1] / scales[e],
+                    sub_mask,
+                    maps_slab[b0:b1],
+                    method,
+                    settings,
+                    xp,
+                    rng,
+                    regulariser,
+                    wavelet,
+                    levels,
+                )
+                planes.put_planes(image[e], layout, s0 + b0, s0 + b1, result * scales[e])
+                progress.advance(b1 - b0, echo=e)
+    return image
+
+
+def _slab_maps(ksp, coil_maps, layout, s0, s1, calib, coil_method, espirit_batch):
+    """Unshifted coil maps ``(B, C, n1, n2)`` for one slab."""
+    if coil_maps is not None:
+        return to_unshifted(planes.slab_maps(coil_maps, layout, s0, s1).astype(np.complex64))
+    region = coils.centre_region(ksp, calib)
+    if coil_method == "lowres":
+        return coils.lowres_maps(region, layout.plane_shape)
+    parts = [
+        coils.espirit_maps(region[i : i + espirit_batch], layout.plane_shape)
+        for i in range(0, region.shape[0], espirit_batch)
+    ]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _solve(ksp, mask, maps, method, settings, xp, rng, regulariser, wavelet, levels):
+    """One batch: centred k-space in, centred complex images ``(B, n1, n2)`` out (numpy)."""
+    y = xp.asarray(to_unshifted(ksp))
+    mask_u = xp.asarray(to_unshifted(np.broadcast_to(mask, mask.shape)))
+    y *= mask_u
+    op = SenseOp(xp.asarray(maps), mask_u, xp)
+    if method == "zf":
+        x = zero_filled(op, y)
+    elif method == "sense":
+        x = cg_sense(op, y, settings["lam"], settings["iterations"], settings["tol"])
+    else:
+        x = cs_recon(
+            op,
+            y,
+            settings["lam"],
+            regulariser=regulariser,
+            iterations=settings["iterations"],
+            tol=settings["tol"],
+            wavelet=wavelet,
+            levels=levels,
+            rng=rng,
+        )
+    x = to_centred(x, xp)
+    return x.get() if hasattr(x, "get") else np.asarray(x)
+
+
+def estimate_coil_maps(
+    kspace: KSpace, *, coil_method: str = "espirit", slab_planes: int | None = None
+) -> np.ndarray:
+    """Coil sensitivities ``(coil, z, y, x)`` from the calibration region, as :func:`reconstruct` makes them.
+
+    The maps live in the noise-whitened coil space that :func:`reconstruct` works in, so they
+    can be passed back as ``coil_maps=`` to reconstruct any acquisition that shares this
+    calibration region (every R of a retrospective study) without estimating them again.
+    """
+    if coil_method not in ("espirit", "lowres"):
+        raise ValueError(f"coil_method must be 'espirit' or 'lowres', got {coil_method!r}")
+    data = kspace.data
+    planes.finite_check(data, f"k-space of acquisition {kspace.acquisition!r}")
+    layout = planes.PlaneLayout.of(data.shape, kspace.encoding)
+    n_coil = data.shape[1]
+    n1, n2 = layout.plane_shape
+    calib = planes.calibration_size(kspace.sampling_mask, layout)
+    if min(calib) <= 6:
+        raise ValueError(
+            f"the sampling mask has no fully sampled calibration region (found {calib}); coil maps "
+            "need one of at least 7x7: sample the k-space centre"
+        )
+    whitening = None if kspace.noise_covariance is None else coils.whitening_matrix(kspace.noise_covariance)
+    plane_bytes = n_coil * n1 * n2 * 8
+    slab = max(1, slab_planes or SLAB_BYTES // plane_bytes)
+    espirit_batch = max(1, ESPIRIT_BYTES // (3 * n_coil * n_coil * n1 * n2 * 8))
+    maps = np.zeros((n_coil, *data.shape[2:]), dtype=np.complex64)
+    progress = Progress(layout.n_planes, f"{coil_method} coil maps", unit="plane")
+    for s0 in range(0, layout.n_planes, slab):
+        s1 = min(s0 + slab, layout.n_planes)
+        ksp = planes.extract_slab(data[0], layout, s0, s1, whitening)
+        slab_maps = to_centred(_slab_maps(ksp, None, layout, s0, s1, calib, coil_method, espirit_batch))
+        for c in range(n_coil):
+            planes.put_planes(maps[c], layout, s0, s1, slab_maps[:, c])
+        progress.advance(s1 - s0)
+    return maps

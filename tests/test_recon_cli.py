@@ -1,0 +1,134 @@
+"""`reconstudy mask` and `reconstudy recon`: outputs, transposition, errors leave nothing behind."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from reconstudy.cli import main
+from reconstudy.commands import recon as recon_command
+from reconstudy.fourier import fftc
+from reconstudy.io.ismrmrd_io import write_ismrmrd
+from reconstudy.io.kspace import Geometry, KSpace
+from reconstudy.io.nifti import load_image
+
+
+def ellipsoid_phantom(shape):
+    """A Shepp-Logan-like phantom of nested ellipsoids (2D or 3D), values in [0, 1]."""
+    grid = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    parts = [
+        (1.0, (0.69, 0.92, 0.9), (0, 0, 0)),
+        (-0.8, (0.66, 0.87, 0.85), (0, -0.02, 0)),
+        (-0.2, (0.31, 0.11, 0.2), (0, 0, 0.22)),
+        (-0.2, (0.41, 0.16, 0.25), (0, 0, -0.22)),
+        (0.3, (0.25, 0.21, 0.3), (0, 0.35, 0)),
+        (0.1, (0.046, 0.046, 0.1), (0, 0.1, 0)),
+        (0.2, (0.1, 0.1, 0.1), (0, -0.5, 0.3)),
+    ]
+    image = np.zeros(shape, np.float32)
+    for value, axes, centre in parts:
+        axes, centre = axes[-len(shape) :][::-1], centre[-len(shape) :][::-1]
+        inside = sum(((g - c) / a) ** 2 for g, a, c in zip(grid, axes, centre)) <= 1
+        image[inside] += value
+    return image
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    shape = (24, 32, 8)  # (z, y, x)
+    image = ellipsoid_phantom(shape).astype(np.complex64)
+    grid = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    maps = np.array([np.exp(-((grid[1] - np.cos(a)) ** 2 + (grid[0] - np.sin(a)) ** 2)) for a in (0, 2, 4)])
+    maps = (maps / np.sqrt((maps**2).sum(0))).astype(np.complex64)
+    data = fftc(maps * image, axes=(-3, -2, -1))[None].astype(np.complex64)
+    geometry = Geometry.centred((8, 32, 24), (1.0, 0.9, 1.2), echo_times_ms=(5.0,))
+    kspace = KSpace(data, geometry, acquisition="T1w")
+    path = tmp_path_factory.mktemp("raw") / "raw.h5"
+    write_ismrmrd(path, kspace)
+    return path, kspace
+
+
+def test_mask_command_writes_ky_kz_boolean(tmp_path):
+    out = tmp_path / "mask.npy"
+    assert (
+        main(
+            [
+                "mask",
+                "--shape",
+                "32,24",
+                "--accel",
+                "4",
+                "--pattern",
+                "poisson",
+                "--calib",
+                "8",
+                "--seed",
+                "0",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    mask = np.load(out)
+    assert mask.dtype == bool and mask.shape == (32, 24)
+    assert abs(mask.size / mask.sum() - 4) <= 0.08
+
+
+def test_mask_command_rejects_bad_r(tmp_path, capsys):
+    out = tmp_path / "mask.npy"
+    assert main(["mask", "--shape", "32,24", "--accel", "0.5", "--out", str(out)]) == 1
+    assert "R must be" in capsys.readouterr().err and not out.exists()
+
+
+def test_recon_command_with_mask_writes_magnitude_nifti(raw, tmp_path):
+    path, kspace = raw
+    mask = tmp_path / "mask.npy"
+    main(["mask", "--shape", "32,24", "--accel", "3", "--calib", "10", "--out", str(mask)])
+    out = tmp_path / "cs.nii.gz"
+    assert (
+        main(
+            [
+                "recon",
+                "--method",
+                "cs",
+                "--kspace",
+                str(path),
+                "--mask",
+                str(mask),
+                "--iterations",
+                "10",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    volume, affine = load_image(out)
+    assert volume.shape == (24, 32, 8)
+    assert np.allclose(affine, kspace.geometry.affine)
+    assert (volume >= 0).all() and volume.max() > 0
+
+
+def test_recon_command_rejects_mask_of_wrong_shape(raw, tmp_path, capsys):
+    path, _ = raw
+    mask = tmp_path / "mask.npy"
+    np.save(mask, np.ones((24, 32), bool))  # (kz, ky) instead of (ky, kz)
+    out = tmp_path / "x.nii.gz"
+    assert (
+        main(["recon", "--method", "zf", "--kspace", str(path), "--mask", str(mask), "--out", str(out)]) == 1
+    )
+    assert "does not match" in capsys.readouterr().err
+    assert list(tmp_path.glob("*.nii*")) == []
+
+
+def test_recon_command_rejects_nan_kspace(raw, tmp_path, monkeypatch, capsys):
+    path, kspace = raw
+    data = kspace.data.copy()
+    data[0, 0, 0, 0, 0] = np.nan
+    monkeypatch.setattr(recon_command, "read_kspace", lambda p: replace(kspace, data=data))
+    out = tmp_path / "x.nii.gz"
+    assert main(["recon", "--method", "sense", "--kspace", str(path), "--out", str(out)]) == 1
+    assert "NaN" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
