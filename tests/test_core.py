@@ -84,6 +84,7 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
         assert tmp.name.endswith(".nii.gz")
         tmp.write_text("new")
     assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o644 == 0o644  # readable by others, like any ordinary output
 
 
 def test_centred_fft_is_unitary_and_centred():

@@ -24,6 +24,10 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp makes private files; a result gets the permissions a plain open() would give
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
