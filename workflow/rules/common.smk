@@ -33,6 +33,7 @@ METHODS = config["recon"]["methods"]
 CONVENTIONAL = [m for m in METHODS if m in ("zf", "sense", "cs")]
 REFERENCE_METHOD = config["recon"]["reference"]
 QSM_METHODS = config["qsm"]["methods"] if "mGRE" in ACQUISITIONS else []
+QSM_RECONS = [m for m in METHODS if config["qsm"]["recons"] is None or m in config["qsm"]["recons"]]
 RETROSPECTIVE_FROM = config["sampling"]["retrospective_from"]
 if RETROSPECTIVE_FROM is not None:
     RETROSPECTIVE_FROM = format_r(RETROSPECTIVE_FROM)
@@ -162,6 +163,6 @@ def get_subject_qsm(wildcards):
     for qsm in QSM_METHODS:
         paths[f"ref_{qsm}"] = qsm_path(wildcards.subject, "1", REFERENCE_METHOD, qsm)
         for R in ACCELERATIONS:
-            for rec in METHODS:
+            for rec in QSM_RECONS:
                 paths[f"R{R}_{rec}_{qsm}"] = qsm_path(wildcards.subject, R, rec, qsm)
     return paths

@@ -36,7 +36,7 @@ rule qsm_subject_scores:
     params:
         subject=lambda wc: wc.subject,
         accelerations=ACCELERATIONS,
-        methods=METHODS,
+        methods=QSM_RECONS,
         qsm_methods=QSM_METHODS,
         reference=REFERENCE_METHOD,
     log:
@@ -122,7 +122,7 @@ rule figure_qsm_montage:
         pdf=f"{RESULTS}/figures/qsm_montage_sub-{{subject}}.pdf",
     params:
         accelerations=ACCELERATIONS,
-        methods=METHODS,
+        methods=QSM_RECONS,
         qsm_methods=QSM_METHODS,
     log:
         f"{LOGS}/figures/qsm_montage_sub-{{subject}}.log",
