@@ -1,0 +1,266 @@
+"""Synthetic training images generated on the fly from label maps (the SynthSeg recipe).
+
+Each sample is drawn from one whole-head label map and a ``numpy.random.Generator``:
+
+1. **Geometry** — a patch of ``patch`` voxels of ``voxel_mm`` on RAS-aligned axes, centred on
+   the brain, is pulled back into the 1 mm map through a random affine ``A`` (rotation,
+   per-axis scaling, shift) and a smooth displacement ``u`` (separable linear upsampling
+   of a coarse Gaussian grid): a voxel at ``r`` takes the label at ``c + A r + u(r)`` (nearest neighbour),
+   then a random left-right flip swaps homologous labels.
+2. **Contrast** — every label ``l`` gets intensity ``N(mu_l, sigma_l^2)``, with ``mu_l ~ U(0, 255)``
+   and ``sigma_l ~ U(0, 25)`` (Gaussian mixture), optionally tied between homologues or within a
+   tissue class (so shape, not contrast, must separate e.g. hippocampus and cortex), or derived
+   from tissue T1/T2*/PD through a random T1-weighted or spoiled-GRE signal model.
+3. **Artefacts** — a smooth multiplicative bias field ``exp(b)``, blur of a random lower
+   acquisition resolution, Gaussian or Rician noise, then robust min-max normalisation to [0, 1]
+   and a random gamma.
+
+References:
+    Billot B, Greve DN, Puonti O, et al. SynthSeg: segmentation of brain MRI scans of any
+    contrast and resolution without retraining. Medical Image Analysis 86:102789, 2023.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage as ndi
+
+from reconstudy.segment.labels import HOMOLOGUES, to_classes
+
+MAX_LABEL = 600
+_BRAIN = (2, 3, 7, 8, 41, 42, 46, 47)
+# Tissue classes whose labels may share one intensity (the phantom's T1w barely separates them).
+TIE_GROUPS = (
+    (4, 5, 14, 15, 24, 43, 44, 72),
+    (2, 41, 7, 46, 16, 28, 60, 85),
+    (3, 42, 8, 47, 17, 18, 53, 54, 26, 58),
+    (10, 49, 11, 50, 12, 51, 13, 52),
+)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Parameters of the generator (defaults: 2.5 mm patches of 64^3 voxels)."""
+
+    voxel_mm: float = 2.5
+    patch: tuple[int, int, int] = (64, 64, 64)
+    rotation_deg: float = 12.0
+    scaling: float = 0.12
+    shift_mm: float = 20.0
+    deformation_mm: float = 2.5
+    flip_probability: float = 0.5
+    tie_probability: float = 0.5
+    prior_probability: float = 0.7
+    bias_max: float = 0.4
+    blur_probability: float = 0.6
+    max_resolution_factor: float = 1.8
+    noise_max: float = 0.06
+    gamma_sd: float = 0.25
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@functools.lru_cache(maxsize=8)
+def load_label_map(path: str):
+    """Label map cropped to its non-zero box: (labels int16 (i, j, k), voxel->RAS affine, brain centre mm)."""
+    image = nib.load(path)
+    labels = np.asarray(image.dataobj).astype(np.int16)
+    if labels.ndim != 3:
+        raise ValueError(f"{path}: a label map must be 3D, got shape {labels.shape}")
+    if labels.max() >= MAX_LABEL or labels.min() < 0:
+        raise ValueError(f"{path}: labels must be FreeSurfer values in 0..{MAX_LABEL - 1}")
+    nonzero = np.argwhere(labels > 0)
+    if nonzero.size == 0:
+        raise ValueError(f"{path}: the label map is empty")
+    lo, hi = nonzero.min(0), nonzero.max(0) + 1
+    labels = np.ascontiguousarray(labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]])
+    affine = image.affine.astype(np.float64).copy()
+    affine[:3, 3] += affine[:3, :3] @ lo
+    brain = np.argwhere(np.isin(labels, _BRAIN))
+    if brain.size == 0:
+        raise ValueError(f"{path}: no cerebral or cerebellar labels ({_BRAIN}) in the label map")
+    centre_vox = (brain.min(0) + brain.max(0)) / 2
+    centre = affine[:3, :3] @ centre_vox + affine[:3, 3]
+    labels.setflags(write=False)
+    return labels, affine, centre
+
+
+def _rotation(rng, max_deg):
+    angles = np.deg2rad(rng.uniform(-max_deg, max_deg, size=3))
+    out = np.eye(3)
+    for axis, angle in enumerate(angles):
+        c, s = np.cos(angle), np.sin(angle)
+        i, j = [a for a in range(3) if a != axis]
+        rot = np.eye(3)
+        rot[i, i], rot[i, j], rot[j, i], rot[j, j] = c, -s, s, c
+        out = out @ rot
+    return out
+
+
+def _interpolation_matrix(n_fine, n_coarse):
+    """(n_fine, n_coarse) linear interpolation weights spanning the fine axis end to end."""
+    positions = np.linspace(0, n_coarse - 1, n_fine)
+    return np.stack(
+        [np.interp(positions, np.arange(n_coarse), np.eye(n_coarse)[i]) for i in range(n_coarse)], 1
+    )
+
+
+def _smooth_field(rng, shape, n_coarse, amplitude):
+    """Coarse Gaussian grid, interpolated separably (three small matrix products; no spline filter)."""
+    coarse = rng.normal(size=(n_coarse,) * 3) * amplitude
+    mz, my, mx = (_interpolation_matrix(n, n_coarse) for n in shape)
+    return np.einsum("ai,bj,ck,ijk->abc", mz, my, mx, coarse, optimize=True).astype(np.float32)
+
+
+def sample_labels(path, config: SynthConfig, rng, *, deform: bool = True) -> np.ndarray:
+    """A randomly transformed label patch ``(z, y, x)`` (FreeSurfer values) from the map at ``path``."""
+    labels, affine, centre = load_label_map(str(path))
+    shape = tuple(config.patch)
+    v = config.voxel_mm
+    zyx = np.meshgrid(*[(np.arange(n, dtype=np.float32) - (n - 1) / 2) * v for n in shape], indexing="ij")
+    r = np.stack([zyx[2], zyx[1], zyx[0]]).reshape(3, -1)  # RAS offsets (x=R, y=A, z=S)
+    if deform:
+        scales = 1 + rng.uniform(-config.scaling, config.scaling, size=3)
+        matrix = _rotation(rng, config.rotation_deg) @ np.diag(scales)
+        shift = rng.uniform(-config.shift_mm, config.shift_mm, size=3)
+        amplitude = rng.uniform(0, config.deformation_mm)
+        points = matrix.astype(np.float32) @ r + (centre + shift).astype(np.float32)[:, None]
+        for axis in range(3):
+            points[axis] += _smooth_field(rng, shape, 5, amplitude).ravel()
+    else:
+        points = r + centre.astype(np.float32)[:, None]
+    inv = np.linalg.inv(affine).astype(np.float32)
+    ijk = np.rint(inv[:3, :3] @ points + inv[:3, 3:4]).astype(np.int32)
+    inside = np.all((ijk >= 0) & (ijk < np.array(labels.shape)[:, None]), axis=0)
+    out = np.zeros(ijk.shape[1], dtype=np.int16)
+    out[inside] = labels[ijk[0, inside], ijk[1, inside], ijk[2, inside]]
+    out = out.reshape(shape)
+    if deform and rng.random() < config.flip_probability:
+        out = _swap_sides(out[:, :, ::-1])
+    return np.ascontiguousarray(out)
+
+
+def _swap_sides(labels):
+    lut = np.arange(MAX_LABEL, dtype=np.int16)
+    for left, right in HOMOLOGUES.items():
+        lut[left], lut[right] = right, left
+    return lut[labels]
+
+
+@functools.lru_cache(maxsize=2)
+def _tissue_table(path: str):
+    table = {}
+    with open(path) as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            table[int(row["label"])] = row
+    return table
+
+
+def _default_tissue_path() -> Path:
+    return Path(__file__).resolve().parents[3] / "resources" / "tissue_properties.tsv"
+
+
+def _prior_means(rng, present, tissue_path):
+    """Intensity per label from a random T1-weighted or spoiled-GRE model of tissue T1, T2*, PD."""
+    table = _tissue_table(str(tissue_path))
+    field = "7t" if rng.random() < 0.5 else "3t"
+    means = np.zeros(MAX_LABEL)
+    kind = rng.integers(3)
+    t_ref, te, flip = rng.uniform(500, 2500), rng.uniform(2, 35), np.deg2rad(rng.uniform(5, 35))
+    for label in present:
+        row = table.get(int(label))
+        if row is None:
+            means[label] = rng.uniform(0, 1)
+            continue
+        t1, t2s, pd = (float(row[f"t1_{field}_ms"]), float(row[f"t2star_{field}_ms"]), float(row["pd"]))
+        if kind == 0:  # inversion-recovery-like T1w: short T1 bright, PD-gated
+            value = np.exp(-t1 / t_ref) * min(1.0, pd / 0.5)
+        elif kind == 1:  # spoiled GRE magnitude
+            e1 = np.exp(-30.0 / t1)
+            value = pd * np.sin(flip) * (1 - e1) / (1 - np.cos(flip) * e1) * np.exp(-te / t2s)
+        else:  # T2*-weighted
+            value = pd * np.exp(-te / t2s)
+        means[label] = value * rng.normal(1, 0.06)
+    peak = means[present].max()
+    return means / peak * 255 if peak > 0 else means
+
+
+def synthesize_image(labels, config: SynthConfig, rng, tissue_path=None) -> np.ndarray:
+    """A synthetic image (float32, [0, 1]) with the anatomy of ``labels`` (FreeSurfer values)."""
+    present = np.unique(labels)
+    if rng.random() < config.prior_probability:
+        means = _prior_means(rng, present, tissue_path or _default_tissue_path())
+        sds = np.full(MAX_LABEL, rng.uniform(0, 8))
+    else:
+        means = rng.uniform(0, 255, size=MAX_LABEL)
+        sds = rng.uniform(0, 25, size=MAX_LABEL)
+        if rng.random() < config.tie_probability:
+            for left, right in HOMOLOGUES.items():
+                means[right] = means[left] * rng.normal(1, 0.02)
+        for group in TIE_GROUPS:
+            if rng.random() < config.tie_probability / 2:
+                means[list(group)] = means[group[0]] * rng.normal(1, 0.04, size=len(group))
+    image = means[labels] + sds[labels] * rng.standard_normal(labels.shape)
+    image = np.clip(image, 0, None).astype(np.float32)
+    if rng.random() < config.blur_probability:
+        factors = rng.uniform(1.0, config.max_resolution_factor, size=3)
+        image = ndi.gaussian_filter(image, sigma=0.42 * factors, mode="nearest")
+    bias = _smooth_field(rng, labels.shape, 4, rng.uniform(0, config.bias_max))
+    image = image * np.exp(bias).astype(np.float32)
+    scale = float(np.percentile(image, 99)) or 1.0
+    sigma = rng.uniform(0, config.noise_max) * scale
+    if rng.random() < 0.5:
+        image = np.hypot(
+            image + sigma * rng.standard_normal(image.shape), sigma * rng.standard_normal(image.shape)
+        )
+    else:
+        image = image + sigma * rng.standard_normal(image.shape)
+    image = normalise(image.astype(np.float32))
+    return image ** np.float32(np.exp(rng.normal(0, config.gamma_sd)))
+
+
+def tissue_image(labels, kind: str = "t1w", noise: float = 0.01, rng=None, tissue_path=None) -> np.ndarray:
+    """A deterministic tissue-model image of a label map (for tests and demonstrations).
+
+    ``t1w``: exp(-T1 / 1200 ms) min(1, PD / 0.5) (short T1 bright, as MPRAGE/MP2RAGE);
+    ``gre``: PD exp(-20 ms / T2*); 3 T values from the tissue table, plus Gaussian noise of
+    ``noise`` times the maximum.
+    """
+    table = _tissue_table(str(tissue_path or _default_tissue_path()))
+    lut = np.zeros(MAX_LABEL)
+    for label, row in table.items():
+        t1, t2s, pd = float(row["t1_3t_ms"]), float(row["t2star_3t_ms"]), float(row["pd"])
+        if kind == "t1w":
+            lut[label] = np.exp(-t1 / 1200) * min(1.0, pd / 0.5)
+        elif kind == "gre":
+            lut[label] = pd * np.exp(-20.0 / t2s)
+        else:
+            raise ValueError(f"kind must be 't1w' or 'gre', got {kind!r}")
+    image = lut[np.asarray(labels)]
+    if noise:
+        rng = rng if rng is not None else np.random.default_rng(0)
+        image = image + noise * image.max() * rng.standard_normal(image.shape)
+    return image.astype(np.float32)
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Robust min-max scaling to [0, 1]: the 0.5th and 99.5th percentiles map to 0 and 1."""
+    lo, hi = np.percentile(image, [0.5, 99.5])
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return np.zeros_like(image, dtype=np.float32)
+    return np.clip((image - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+def training_pair(paths, config: SynthConfig, rng, tissue_path=None):
+    """One (image (z, y, x) float32, classes (z, y, x) int64) pair from a random map of ``paths``."""
+    path = paths[int(rng.integers(len(paths)))]
+    labels = sample_labels(path, config, rng)
+    image = synthesize_image(labels, config, rng, tissue_path)
+    return image, to_classes(labels)

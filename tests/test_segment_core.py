@@ -1,0 +1,136 @@
+"""Segmentation building blocks: label set, Dice, synthetic generator, U-Net, training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reconstudy.segment import labels as L
+from reconstudy.segment.dice import dice_per_label, mean_dice
+from reconstudy.segment.synth import SynthConfig, sample_labels, synthesize_image
+from reconstudy.segment.unet3d import Conv3x3x3, UNet3D, pad_multiple
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data" / "synthseg_label_maps"
+ANATOMY = ROOT / "resources" / "anatomy" / "training_seg_01.nii.gz"
+needs_anatomy = pytest.mark.skipif(not ANATOMY.exists(), reason="resources/anatomy label maps absent")
+
+
+def test_fold_labels_matches_synthseg_tables():
+    if not SHARED.exists():
+        pytest.skip("shared SynthSeg tables absent")
+    seg = np.load(SHARED / "synthseg_segmentation_labels_2.0.npy")
+    names = np.load(SHARED / "synthseg_segmentation_names_2.0.npy")
+    assert set(seg.tolist()) == set(L.LABELS.tolist())
+    assert all(L.CSV_NAMES[int(v)] == str(n) for v, n in zip(seg, names))
+
+
+def test_fold_and_class_round_trip():
+    labels = np.array([0, 2, 25, 57, 136, 164, 507, 24, 60, 30])
+    assert L.fold_labels(labels).tolist() == [0, 2, 2, 41, 4, 43, 0, 24, 60, 0]
+    classes = L.to_classes(labels)
+    assert classes.max() < L.N_CLASSES
+    assert L.to_labels(classes).tolist() == L.fold_labels(labels).tolist()
+
+
+def test_dice_known_answers():
+    a = np.zeros((4, 4, 4), int)
+    b = np.zeros((4, 4, 4), int)
+    a[:2], b[1:3] = 17, 17  # 32 voxels each, 16 shared
+    a[3, 0, 0] = 18
+    scores = dice_per_label(a, b, [17, 18, 53])
+    assert scores[17] == pytest.approx(0.5)
+    assert scores[18] == 0.0
+    assert np.isnan(scores[53])  # absent from both: not counted
+    assert mean_dice(scores) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="shape"):
+        dice_per_label(a, b[:2])
+
+
+def test_unet_shapes_and_errors():
+    torch.manual_seed(0)
+    net = UNet3D(5, base_channels=2, levels=3)
+    out = net(torch.zeros(2, 1, 8, 16, 12))
+    assert out.shape == (2, 5, 8, 16, 12)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net(torch.zeros(1, 1, 8, 10, 12))
+    assert pad_multiple((9, 16, 3), 4) == [(1, 2), (0, 0), (0, 1)]
+
+
+def test_fast_conv_matches_torch_conv_and_gradients():
+    torch.manual_seed(1)
+    conv = Conv3x3x3(3, 4)
+    x = torch.randn(2, 3, 6, 7, 5, requires_grad=True)
+    y = conv(x)
+    g = torch.randn_like(y)
+    y.backward(g)
+    gx, gw = x.grad.clone(), conv.weight.grad.clone()
+    x.grad, conv.weight.grad = None, None
+    ref = torch.nn.functional.conv3d(x, conv.weight, padding=1)
+    ref.backward(g)
+    assert torch.allclose(y, ref, atol=1e-5)
+    assert torch.allclose(gx, x.grad, atol=1e-4)
+    assert torch.allclose(gw, conv.weight.grad, atol=1e-3)
+
+
+@needs_anatomy
+def test_sample_labels_is_seeded_and_flip_swaps_sides():
+    config = SynthConfig(patch=(24, 32, 24), flip_probability=0.0)
+    a = sample_labels(ANATOMY, config, np.random.default_rng([1, 2]))
+    b = sample_labels(ANATOMY, config, np.random.default_rng([1, 2]))
+    assert a.shape == (24, 32, 24) and np.array_equal(a, b)
+    plain = sample_labels(ANATOMY, config, np.random.default_rng(3), deform=False)
+    x = np.arange(24)[None, None, :]
+    # RAS axes: left hemisphere (label 2/3) has smaller x (more negative R) than the right one.
+    assert np.mean(np.broadcast_to(x, plain.shape)[plain == 3]) < np.mean(
+        np.broadcast_to(x, plain.shape)[plain == 42]
+    )
+    # A flip mirrors the anatomy and swaps homologous labels: left labels stay on the left.
+    flip = SynthConfig(patch=(24, 32, 24), flip_probability=1.0)
+    flipped = sample_labels(ANATOMY, flip, np.random.default_rng([1, 2]))
+    xs = np.broadcast_to(x, flipped.shape)
+    assert np.mean(xs[flipped == 3]) < np.mean(xs[flipped == 42])
+    assert not np.array_equal(flipped, a)
+
+
+@needs_anatomy
+def test_synthetic_image_range_and_determinism():
+    config = SynthConfig(patch=(24, 24, 24))
+    labels = sample_labels(ANATOMY, config, np.random.default_rng(5))
+    one = synthesize_image(labels, config, np.random.default_rng(6))
+    two = synthesize_image(labels, config, np.random.default_rng(6))
+    assert one.dtype == np.float32 and one.shape == labels.shape
+    assert 0.0 <= one.min() and one.max() <= 1.0 and one.std() > 0.01
+    assert np.array_equal(one, two)
+
+
+@needs_anatomy
+def test_training_resume_reproduces_uninterrupted_run(tmp_path):
+    from reconstudy.segment.train import TrainConfig, train
+
+    def config(steps):
+        return TrainConfig(
+            label_maps=[str(ANATOMY)],
+            steps=steps,
+            base_channels=2,
+            levels=2,
+            threads=1,
+            checkpoint_every=2,
+            warmup_steps=1,
+            synth=SynthConfig(patch=(16, 16, 16)),
+        )
+
+    straight, history = train(config(4), tmp_path / "a.pt", resume=False)
+    train(config(2), tmp_path / "b.pt", resume=False)
+    resumed, _ = train(config(4), tmp_path / "b.pt")
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
+    assert history["completed_steps"] == 4 and len(history["loss"]) == 1
+    other = TrainConfig(
+        label_maps=[str(ANATOMY)], steps=4, base_channels=3, levels=2, synth=SynthConfig(patch=(16, 16, 16))
+    )
+    with pytest.raises(ValueError, match="another training config"):
+        train(other, tmp_path / "b.pt")

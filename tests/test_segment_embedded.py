@@ -1,0 +1,168 @@
+"""Embedded segmenter: input checks, grids, model loading errors, the shipped model, quality flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reconstudy.segment import labels as L
+from reconstudy.segment.dice import dice_per_label
+from reconstudy.segment.embedded import (
+    DEFAULT_MODEL_DIR,
+    EmbeddedSegmenter,
+    check_image,
+    resample_labels,
+    working_grid,
+)
+from reconstudy.segment.synth import SynthConfig, sample_labels, tissue_image
+from reconstudy.segment.train import TrainConfig, export_weights
+from reconstudy.segment.unet3d import UNet3D
+
+ROOT = Path(__file__).resolve().parents[1]
+ANATOMY = ROOT / "resources" / "anatomy" / "training_seg_01.nii.gz"
+RAS25 = np.diag([2.5, 2.5, 2.5, 1.0])
+
+
+def tiny_segmenter():
+    torch.manual_seed(0)
+    return EmbeddedSegmenter(UNet3D(L.N_CLASSES, base_channels=2, levels=2), 2.5)
+
+
+@pytest.mark.parametrize(
+    "shape, affine, match",
+    [
+        ((1, 64, 64), RAS25, "3D brain volume"),
+        ((40, 40, 3), RAS25, "3D brain volume"),
+        ((40, 40, 40), np.diag([1.0, 1.0, 1.0, 1.0]), "60 mm"),
+        ((2, 40, 40, 40), RAS25, "one 3D volume"),
+    ],
+)
+def test_check_image_refuses_non_volumes(shape, affine, match):
+    with pytest.raises(ValueError, match=match):
+        check_image(np.random.default_rng(0).random(shape), affine, "x.nii.gz")
+
+
+def test_check_image_refuses_empty_and_constant():
+    with pytest.raises(ValueError, match="empty or constant"):
+        check_image(np.zeros((40, 40, 40)), RAS25, "zeros.nii.gz")
+    with pytest.raises(ValueError, match="no finite"):
+        check_image(np.full((40, 40, 40), np.nan), RAS25, "nan.nii.gz")
+
+
+def test_working_grid_is_identity_for_ras_training_grid_and_covers_others():
+    affine = RAS25.copy()
+    affine[:3, 3] = [-40, -50, -30]
+    grid, shape = working_grid(affine, (30, 40, 32), 2.5)
+    assert shape == (30, 40, 32) and np.allclose(grid, affine)
+    lia = np.array([[-1.0, 0, 0, 80], [0, 0, 1.0, -90], [0, -1.0, 0, 70], [0, 0, 0, 1]])
+    grid, shape = working_grid(lia, (100, 120, 110), 2.5)  # (z, y, x) -> x 110 mm, y 100, z 120
+    assert shape == (48, 40, 44)
+
+
+def test_label_resampling_round_trip_between_grids():
+    labels = np.zeros((20, 24, 22), np.int16)
+    labels[5:15, 6:18, 4:16] = 17
+    fine = RAS25.copy()
+    fine[:3, :3] /= 2
+    up = resample_labels(labels, RAS25, fine, (40, 48, 44))
+    back = resample_labels(up, fine, RAS25, labels.shape)
+    assert np.array_equal(back, labels)
+
+
+def test_tiny_net_returns_labels_on_the_input_grid_and_flags_noise():
+    seg = tiny_segmenter()
+    image = np.random.default_rng(1).random((30, 36, 32)).astype(np.float32)
+    lia = np.array([[-2.0, 0, 0, 60], [0, 0, 2.0, -50], [0, -2.0, 0, 40], [0, 0, 0, 1]])
+    result = seg.segment(image, lia)
+    assert result.labels.shape == image.shape and result.labels.dtype == np.int16
+    assert set(np.unique(result.labels)) <= set(L.LABELS.tolist())
+    assert not result.ok and result.quality["flags"]  # an untrained net is unsure
+
+
+def _write_tiny_model(folder, base=2):
+    torch.manual_seed(0)
+    model = UNet3D(L.N_CLASSES, base_channels=base, levels=2)
+    config = TrainConfig(label_maps=["x.nii.gz"], base_channels=base, levels=2)
+    return export_weights(model, config, {"wall_s": 1.0}, folder / "segmenter.pt", folder / "manifest.json")
+
+
+def test_loading_checks_manifest_checksum_and_architecture(tmp_path):
+    _write_tiny_model(tmp_path)
+    assert EmbeddedSegmenter.load(tmp_path).model.config["base_channels"] == 2
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        EmbeddedSegmenter.load(tmp_path / "nothing")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    # wrong architecture, correct checksum: the error names the manifest
+    manifest["architecture"]["base_channels"] = 4
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="manifest.json"):
+        EmbeddedSegmenter.load(tmp_path)
+    # corrupted weights: checksum mismatch
+    data = bytearray((tmp_path / "segmenter.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "segmenter.pt").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        EmbeddedSegmenter.load(tmp_path)
+
+
+shipped = pytest.mark.skipif(
+    not (DEFAULT_MODEL_DIR / "manifest.json").exists(), reason="shipped segmenter not present"
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(2)
+    return EmbeddedSegmenter.load()
+
+
+@pytest.fixture(scope="module")
+def head():
+    if not ANATOMY.exists():
+        pytest.skip("resources/anatomy label maps absent")
+    labels = sample_labels(ANATOMY, SynthConfig(patch=(64, 80, 64)), np.random.default_rng(0), deform=False)
+    return labels, tissue_image(labels, "t1w", rng=np.random.default_rng(1))
+
+
+@shipped
+def test_shipped_model_segments_a_t1w_head(model, head):
+    """Regression guard for the shipped (under-trained) weights, which score 0.36-0.4 here.
+
+    The acceptance target (mean Dice >= 0.8) is not met by these weights; raise this bound
+    when better-trained weights are shipped.
+    """
+    labels, image = head
+    result = model.segment(image, RAS25)
+    scores = dice_per_label(result.labels, L.fold_labels(labels), L.EVALUATED)
+    assert np.nanmean(list(scores.values())) > 0.3
+    assert scores[2] > 0.5 and scores[41] > 0.5  # cerebral white matter
+    noise = model.segment(np.random.default_rng(2).random(image.shape).astype(np.float32), RAS25)
+    assert result.quality["score"] > noise.quality["score"]
+
+
+@shipped
+@pytest.mark.parametrize("kind", ["noise", "sphere"])
+def test_shipped_model_flags_non_brain_images(model, kind):
+    rng = np.random.default_rng(2)
+    shape = (64, 80, 64)
+    if kind == "noise":
+        image = rng.random(shape).astype(np.float32)
+    else:
+        z, y, x = np.meshgrid(*[np.arange(n) - n / 2 for n in shape], indexing="ij")
+        image = ((z**2 + y**2 + x**2) < 25**2).astype(np.float32) + 0.02 * rng.random(shape).astype(
+            np.float32
+        )
+    result = model.segment(image, RAS25)
+    assert not result.ok and result.quality["flags"]
+
+
+@shipped
+def test_shipped_manifest_describes_the_weights():
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    for key in ("sha256", "architecture", "training", "retrain", "labels"):
+        assert key in manifest
+    assert (DEFAULT_MODEL_DIR / manifest["file"]).stat().st_size < 8e6
