@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reconstudy.resources import resource_path
+
 GROUPS = ("control", "impaired", "ms")
 
 
@@ -242,4 +244,4 @@ class PhantomConfig:
         override = {"anatomy": self.anatomy_dir, "tissue_properties.tsv": self.tissue_table}.get(name)
         if override:
             return Path(override)
-        return Path(__file__).resolve().parents[3] / "resources" / name
+        return resource_path(name)

@@ -27,13 +27,15 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
+from reconstudy.resources import resource_path
 from reconstudy.segment import labels as L
 from reconstudy.segment.synth import normalise
 from reconstudy.segment.unet3d import UNet3D, pad_multiple
 
 log = logging.getLogger("reconstudy")
+_RESOURCES = resource_path()
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "resources" / "models" / "segmenter"
+DEFAULT_MODEL_DIR = _RESOURCES / "models" / "segmenter"
 MIN_EXTENT_MM = 60.0
 MIN_SIDE = 8
 MAX_SIDE_MM = 400.0

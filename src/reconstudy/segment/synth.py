@@ -31,6 +31,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
+from reconstudy.resources import resource_path
 from reconstudy.segment.labels import HOMOLOGUES, to_classes
 
 MAX_LABEL = 600
@@ -164,7 +165,7 @@ def _tissue_table(path: str):
 
 
 def _default_tissue_path() -> Path:
-    return Path(__file__).resolve().parents[3] / "resources" / "tissue_properties.tsv"
+    return resource_path("tissue_properties.tsv")
 
 
 def _prior_means(rng, present, tissue_path):
