@@ -26,6 +26,12 @@ LATERAL_VENTRICLES = (4, 43)
 BASELINE = {17: 0.0027, 53: 0.0027, 18: 0.00115, 54: 0.00115, 4: 0.0085, 43: 0.0085}
 LESION_KINDS = ("prl", "hyper", "iso")
 
+# one row per placed lesion: where it is (voxel indices and RAS mm) and how big
+LESION_COLUMNS = [
+    "lesion_id", "kind", "centre_x", "centre_y", "centre_z",
+    "centre_ras_x_mm", "centre_ras_y_mm", "centre_ras_z_mm", "radius_mm",
+]
+
 
 def _bbox(mask, margin):
     idx = np.argwhere(mask)
@@ -176,20 +182,7 @@ def place_lesions(labels, affine, voxel_zyx, n_range, radius_range, prl_fraction
                 "radius_mm": radius,
             }
         )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "lesion_id",
-            "kind",
-            "centre_x",
-            "centre_y",
-            "centre_z",
-            "centre_ras_x_mm",
-            "centre_ras_y_mm",
-            "centre_ras_z_mm",
-            "radius_mm",
-        ],
-    )
+    table = pd.DataFrame(rows, columns=LESION_COLUMNS)
     return lesion_map, rim, table
 
 

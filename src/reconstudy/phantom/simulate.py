@@ -106,22 +106,7 @@ def _apply_group(group, labels, props, geometry, config, seed, subject_id):
         effects.atrophy(labels, voxel_zyx, fractions, rng)
         effects.grow_ventricles(labels, voxel_zyx, growth, props.parenchyma, rng)
         info = {"atrophy_fraction": fractions, "ventricle_growth": growth}
-    empty = pd.DataFrame(
-        columns=[
-            "lesion_id",
-            "kind",
-            "centre_x",
-            "centre_y",
-            "centre_z",
-            "centre_ras_x_mm",
-            "centre_ras_y_mm",
-            "centre_ras_z_mm",
-            "radius_mm",
-            "core_chi_ppm",
-            "rim_chi_ppm",
-            "n_voxels",
-        ]
-    )
+    empty = pd.DataFrame(columns=[*effects.LESION_COLUMNS, "core_chi_ppm", "rim_chi_ppm", "n_voxels"])
     if group != "ms":
         return np.zeros(labels.shape, np.int16), np.zeros(labels.shape, bool), empty, info
     rng = _rng(seed, subject_id, "lesions")
