@@ -9,12 +9,16 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, mode: int | None = None):
     """Yield a temporary path next to ``path``; move it to ``path`` if the block succeeds.
 
     The temporary name keeps the full suffix (``.nii.gz``, ``.h5``) so writers that infer the
     format from the name behave the same. On error the temporary file is removed and ``path``
     is left untouched, so a failed step never leaves a partial output behind.
+
+    Args:
+        mode: permissions of the result; default those of a plain ``open()`` (0666 less the
+            umask). Pass ``0o600`` for files only their owner may read (a blinding key).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,9 +29,11 @@ def atomic_path(path):
     try:
         yield tmp
         # mkstemp makes private files; a result gets the permissions a plain open() would give
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -276,7 +276,10 @@ def export_packet(
                 "order": "position of the case in the reading order (1-based)",
             },
         }
-        with atomic_path(key_path) as tmp_key, atomic_path(key_path.with_suffix(".json")) as tmp_json:
+        with (
+            atomic_path(key_path, mode=0o600) as tmp_key,
+            atomic_path(key_path.with_suffix(".json"), mode=0o600) as tmp_json,
+        ):
             key.to_csv(tmp_key, sep="\t", index=False)
             tmp_json.write_text(json.dumps(sidecar, indent=2) + "\n")
             _replace_dir(tmp, out_dir)
