@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 
 TOOLS = (
-    "reconstudy", "numpy", "scipy", "sigpy", "torch", "nibabel", "ismrmrd", "pandas",
+    "reconstudy", "numpy", "scipy", "torch", "nibabel", "ismrmrd", "pandas",
     "scikit-learn", "statsmodels", "pingouin", "matplotlib", "snakemake",
 )
 
@@ -35,7 +35,7 @@ def methods_paragraph(config: dict, n_subjects: int) -> str:
     methods = {
         "zf": "zero-filling with coil combination",
         "sense": "iterative SENSE (conjugate gradient)",
-        "cs": f"compressed sensing ({recon.get('cs', {}).get('regulariser', 'wavelet')} regularised, sigpy {v['sigpy']})",
+        "cs": f"compressed sensing ({recon.get('cs', {}).get('regulariser', 'wavelet')}-regularised, FISTA)",
         "dl": f"an unrolled variational network (PyTorch {v['torch']})",
         "dl_sr": "the variational network followed by 2x k-space super-resolution",
     }
