@@ -10,6 +10,7 @@ from reconstudy.sampling import (
     create_mask,
     create_pattern,
     mask_seed,
+    study_masks,
     subset_mask,
 )
 
@@ -127,3 +128,26 @@ def test_subset_cannot_be_less_undersampled_than_acquired():
         subset_mask(acquired, 4, calib=8)
     with pytest.raises(ValueError, match="boolean"):
         subset_mask(acquired.astype(int), 12)
+
+
+def test_study_masks_chain_from_the_base_acquisition():
+    full = np.ones((40, 48), bool)
+    masks = study_masks(
+        full, ["4", "6", "8", "12"], "phyllotaxis", calib=8, seed_for=lambda R: int(R), retrospective_from="4"
+    )
+    assert list(masks) == ["4", "6", "8", "12"]
+    for R in ("6", "8", "12"):
+        assert not (masks[R] & ~masks["4"]).any(), f"R={R} takes samples the R=4 acquisition lacks"
+        assert full.size / masks[R].sum() == pytest.approx(float(R), rel=0.02)
+    # without a base, each R is drawn independently from the full grid
+    free = study_masks(full, ["4", "8"], "phyllotaxis", calib=8, seed_for=lambda R: int(R))
+    np.testing.assert_array_equal(free["4"], masks["4"])
+    assert (free["8"] & ~free["4"]).any()
+
+
+def test_study_masks_of_undersampled_data_are_subsets_and_base_must_be_listed():
+    acquired = create_mask("poisson", (40, 48), 4, calib=8, seed=3)
+    masks = study_masks(acquired, [8.0, 12.0], "poisson", calib=8)
+    assert all(not (m & ~acquired).any() for m in masks.values())
+    with pytest.raises(ValueError, match="retrospective_from=6 is not one of"):
+        study_masks(acquired, [8.0, 12.0], "poisson", calib=8, retrospective_from=6)

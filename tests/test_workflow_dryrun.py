@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
+from reconstudy.io.readers import read_kspace
 
 CONFIGS = ["tiny", "retrospective_phyllotaxis", "equispaced_mgre"]
 
@@ -17,9 +18,11 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 def test_default_config_dry_run(workdir):
     counts = job_counts(run_snakemake(workdir, "-n", "--cores", "1").stdout)
-    # 6 subjects x 2 acquisitions x (4 R x 3 methods + 1 reference)
-    assert counts["reconstruct"] == 6 * 2 * (4 * 3 + 1)
-    assert counts["undersample"] == 6 * 2 * 4
+    # 6 subjects x 2 acquisitions: one job per R runs zf, SENSE and CS; one reference job;
+    # one undersampling job writes every R
+    assert counts["reconstruct"] == 6 * 2 * 4
+    assert counts["reconstruct_reference"] == 6 * 2
+    assert counts["undersample"] == 6 * 2
     assert counts["simulate_subject"] == 6
 
 
@@ -31,20 +34,24 @@ def test_config_matrix_dry_run(workdir, name):
     counts = job_counts(result.stdout)
     n_acq = len(settings.get("acquisitions", ["T1w", "mGRE"]))
     n_R = len(settings["sampling"]["accelerations"])
-    assert counts["undersample"] == counts["simulate_subject"] * n_acq * n_R
-    assert counts["reconstruct"] == counts["simulate_subject"] * n_acq * (
-        n_R * len(settings["recon"]["methods"]) + 1
-    )
+    assert counts["undersample"] == counts["simulate_subject"] * n_acq
+    assert counts["reconstruct"] == counts["simulate_subject"] * n_acq * n_R
+    assert counts["reconstruct_reference"] == counts["simulate_subject"] * n_acq
 
 
 def test_retrospective_masks_chain_from_r4(workdir):
-    config = workdir / "tests" / "configs" / "retrospective_phyllotaxis.yaml"
-    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(config), "-p")
-    # the R=8 undersampling reads the R=4 acquisition, not the fully sampled data
-    assert re.search(
-        r"input: results/sub-01/raw/sub-01_acq-R4_T1w\.h5\s+output: results/sub-01/raw/sub-01_acq-R8",
-        result.stdout,
-    )
+    """Real undersampling jobs: every higher-R mask is a subset of the acquired R=4 mask."""
+    tiny = yaml.safe_load((workdir / "tests" / "configs" / "tiny.yaml").read_text())
+    tiny["acquisitions"] = ["T1w"]
+    tiny["sampling"].update(pattern="phyllotaxis", accelerations=[4, 6, 8], retrospective_from=4)
+    path = workdir / "retro.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    raw = [f"results/sub-01/raw/sub-01_acq-R{R}_T1w.h5" for R in (4, 6, 8)]
+    run_snakemake(workdir, *raw, "--cores", "1", "--configfile", str(path))
+    masks = [read_kspace(workdir / p).sampling_mask for p in raw]
+    for R, mask in zip((6, 8), masks[1:]):
+        assert not (mask & ~masks[0]).any()
+        assert mask.size / mask.sum() == pytest.approx(R, rel=0.02)
 
 
 def write_config(workdir, text):
@@ -119,3 +126,39 @@ def test_bad_sheet_rows_are_listed(workdir):
 def test_lint_is_clean():
     result = run_snakemake(REPO, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+STUDIES = {
+    # study config -> study jobs its DAG must hold
+    "000_7t_dl": {"study_reading_packet": 1, "study_reader_statistics": 1, "study_figure_ratings": 1},
+    "003_qsm_ms": {"study_qsm_subject": 8, "study_qsm_cohort": 1},
+    "004_synthetic_7t": {"study_prediction_chunk": 10, "study_prediction_gather": 1},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_study_config_dry_run(workdir, name):
+    config = REPO / "config" / "studies" / f"{name}.yaml"
+    counts = job_counts(run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(config)).stdout)
+    for rule, expected in STUDIES[name].items():
+        assert counts[rule] == expected, (rule, counts)
+    assert counts["study_methods"] == 1
+
+
+def test_default_config_has_no_study_jobs(workdir):
+    counts = job_counts(run_snakemake(workdir, "-n", "--cores", "1").stdout)
+    assert not [rule for rule in counts if rule.startswith("study_")]
+
+
+def test_study_chunks_follow_the_config(workdir):
+    config = REPO / "config" / "studies" / "004_synthetic_7t.yaml"
+    overlay = write_config(workdir, "studies: {prediction: {repetitions: 250, chunk_size: 100}}")
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(config), overlay)
+    assert job_counts(result.stdout)["study_prediction_chunk"] == 3
+
+
+def test_bad_study_case_is_named(workdir):
+    config = write_config(workdir, "studies: {readers: {enabled: true, cases: [{rec: dl, R: 4}]}}")
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config, check=False)
+    assert result.returncode != 0
+    assert "studies.readers.cases[0]: rec 'dl' is not in recon.methods" in result.stdout + result.stderr

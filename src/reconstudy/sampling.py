@@ -340,3 +340,40 @@ def subset_mask(acquired_mask, accel: float, *, calib=24, seed=0, vd: float = 2.
         add = np.flatnonzero(acquired & ~mask)
         mask.flat[pattern.rng.choice(add, size=-excess, replace=False)] = True
     return mask
+
+
+def study_masks(
+    acquired_mask, accelerations, pattern: str, *, calib=24, seed_for=None, retrospective_from=None
+) -> dict:
+    """The masks of one acquisition at every R of a study, keyed by R as given.
+
+    Args:
+        acquired_mask: boolean ``(kz, ky)`` positions the data hold (all true if fully sampled).
+        accelerations: the R values (numbers or strings such as ``"4"``).
+        pattern: sampling pattern name for fully sampled data (see :func:`create_mask`).
+        calib: side of the fully sampled calibration square.
+        seed_for: ``R -> int`` seed of each mask (default 0 for all).
+        retrospective_from: an R of ``accelerations``; when given, its mask is drawn first and every
+            other R is a subset of it (seed 000 simulated R = 6, 8, 12 from an acquired R = 4).
+
+    Data that arrive already undersampled always give subsets of the acquired mask.
+    """
+    acquired = np.asarray(acquired_mask, bool)
+    seed_for = seed_for or (lambda R: 0)
+    if retrospective_from is not None and retrospective_from not in accelerations:
+        raise ValueError(
+            f"retrospective_from={retrospective_from!r} is not one of the R values {accelerations}"
+        )
+
+    def draw(source, R):
+        if source.all():
+            return create_mask(pattern, source.shape, float(R), calib=calib, seed=seed_for(R))
+        return subset_mask(source, float(R), calib=calib, seed=seed_for(R))
+
+    masks = {}
+    if retrospective_from is not None:
+        masks[retrospective_from] = draw(acquired, retrospective_from)
+    for R in accelerations:
+        if R not in masks:
+            masks[R] = draw(masks.get(retrospective_from, acquired), R)
+    return {R: masks[R] for R in accelerations}

@@ -68,13 +68,6 @@ def get_raw(wildcards):
     return raw_path(wildcards.subject, wildcards.acq)
 
 
-def get_undersample_source(wildcards):
-    """Fully sampled data, or the R0 acquisition when higher R are retrospective subsets of it."""
-    if RETROSPECTIVE_FROM is not None and wildcards.R != RETROSPECTIVE_FROM:
-        return undersampled_path(wildcards.subject, wildcards.acq, RETROSPECTIVE_FROM)
-    return raw_path(wildcards.subject, wildcards.acq)
-
-
 def get_calibration_source(wildcards):
     """Coil maps come from the calibration region, identical in every mask: use the lowest R."""
     lowest = min(ACCELERATIONS, key=float)
@@ -87,6 +80,16 @@ def undersampled_path(subject, acq, R):
 
 def recon_path(subject, acq, R, rec, part="mag", ext=".nii.gz"):
     return bids(RESULTS, subject, acq, datatype="anat", ext=ext, acq=f"R{R}", rec=rec, part=part)
+
+
+def recon_outputs(methods, R="{R}"):
+    """Magnitude, phase and JSON sidecar of each method for one (subject, acq, R)."""
+    outputs = {}
+    for rec in methods:
+        outputs[f"mag_{rec}"] = recon_path("{subject}", "{acq}", R, rec, part="mag")
+        outputs[f"phase_{rec}"] = recon_path("{subject}", "{acq}", R, rec, part="phase")
+        outputs[f"sidecar_{rec}"] = recon_path("{subject}", "{acq}", R, rec, part="mag", ext=".json")
+    return outputs
 
 
 def qsm_path(subject, R, rec, qsm):

@@ -10,6 +10,8 @@ rule coil_maps:
         coil_method=config["recon"]["coil_method"],
     log:
         f"{LOGS}/coils/sub-{{subject}}_{{acq}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/coils/sub-{{subject}}_{{acq}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 4),
@@ -20,20 +22,47 @@ rule coil_maps:
         "../scripts/coil_maps.py"
 
 
-rule reconstruct:
+# One job per (subject, acq, R) runs every conventional method: the k-space and coil maps are read
+# once, and a cohort is len(R) jobs per subject and acquisition rather than len(R) x len(methods).
+if CONVENTIONAL:
+
+    rule reconstruct:
+        input:
+            raw=get_undersampled,
+            maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
+        output:
+            **recon_outputs(CONVENTIONAL),
+        params:
+            methods=CONVENTIONAL,
+            recon=config["recon"],
+        log:
+            f"{LOGS}/recon/sub-{{subject}}_acq-R{{R}}_{{acq}}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/recon/sub-{{subject}}_acq-R{{R}}_{{acq}}.tsv"
+        threads: 2
+        resources:
+            mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
+            runtime=20 + 20 * ("cs" in CONVENTIONAL),
+        conda:
+            "../../envs/reconstudy.yaml"
+        script:
+            "../scripts/reconstruct.py"
+
+
+# The fully sampled reference (R = 1) with the reference method only.
+rule reconstruct_reference:
     input:
-        raw=get_undersampled,
+        raw=get_raw,
         maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
     output:
-        mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),
-        phase=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="phase"),
-        sidecar=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag", ext=".json"),
-    wildcard_constraints:
-        rec="zf|sense|cs",
+        **recon_outputs([REFERENCE_METHOD], R="1"),
     params:
+        methods=[REFERENCE_METHOD],
         recon=config["recon"],
     log:
-        f"{LOGS}/recon/sub-{{subject}}_acq-R{{R}}_rec-{{rec}}_{{acq}}.log",
+        f"{LOGS}/recon/sub-{{subject}}_acq-R1_{{acq}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/recon/sub-{{subject}}_acq-R1_{{acq}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
@@ -42,6 +71,11 @@ rule reconstruct:
         "../../envs/reconstudy.yaml"
     script:
         "../scripts/reconstruct.py"
+
+
+if CONVENTIONAL:
+
+    ruleorder: reconstruct_reference > reconstruct
 
 
 rule reconstruct_dl:

@@ -1,21 +1,29 @@
-# Retrospective undersampling of fully sampled raw data in the (ky, kz) plane.
+# Retrospective undersampling of fully sampled raw data in the (ky, kz) plane: one job per subject
+# and acquisition writes every R (a cohort of N subjects is 2N jobs, not 2N x len(R)).
 
 
 rule undersample:
     input:
-        raw=get_undersample_source,
+        raw=get_raw,
     output:
-        raw=undersampled_path("{subject}", "{acq}", "{R}"),
-        mask=bids(RESULTS, "{subject}", "mask", datatype="raw", ext=".png", acq="R{R}", part="{acq}"),
+        raw=[undersampled_path("{subject}", "{acq}", R) for R in ACCELERATIONS],
+        mask=[
+            bids(RESULTS, "{subject}", "mask", datatype="raw", ext=".png", acq=f"R{R}", part="{acq}")
+            for R in ACCELERATIONS
+        ],
     params:
+        accelerations=ACCELERATIONS,
+        retrospective_from=RETROSPECTIVE_FROM,
         sampling=config["sampling"],
         seed=config["seed"],
     log:
-        f"{LOGS}/undersample/sub-{{subject}}_acq-R{{R}}_{{acq}}.log",
+        f"{LOGS}/undersample/sub-{{subject}}_{{acq}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/undersample/sub-{{subject}}_{{acq}}.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 3),
-        runtime=5,
+        runtime=5 + 2 * len(ACCELERATIONS),
     conda:
         "../../envs/reconstudy.yaml"
     script:

@@ -1,4 +1,10 @@
-"""Adapter: reconstruct one (subject, acq, R) with a conventional method; write magnitude + phase."""
+"""Adapter: reconstruct one (subject, acq, R) with each configured conventional method.
+
+The k-space and coil maps are read once; each method writes magnitude, phase and a JSON sidecar.
+"""
+
+import logging
+import time
 
 import numpy as np
 
@@ -8,15 +14,18 @@ from reconstudy.progress import configure_logging
 from reconstudy.recon.api import reconstruct
 
 configure_logging(snakemake.log[0])
+log = logging.getLogger("reconstudy.reconstruct")
 recon = snakemake.params.recon
-method = snakemake.wildcards.rec
 kspace = read_kspace(snakemake.input.raw)
-options = dict(recon.get(method, {}), batch_planes=recon["batch_planes"], device=recon["device"])
-image = reconstruct(
-    kspace, method, coil_maps=np.load(snakemake.input.maps), **options
-)  # (echo, z, y, x) complex64
-if image.shape[0] == 1:
-    image = image[0]
-save_image(snakemake.output.mag, np.abs(image), kspace.geometry.affine)
-save_image(snakemake.output.phase, np.angle(image), kspace.geometry.affine)
-write_sidecar(snakemake.output.sidecar, kspace, method=method, options=options)
+coil_maps = np.load(snakemake.input.maps)
+for method in snakemake.params.methods:
+    start = time.perf_counter()
+    options = dict(recon.get(method, {}), batch_planes=recon["batch_planes"], device=recon["device"])
+    image = reconstruct(kspace, method, coil_maps=coil_maps, **options)  # (echo, z, y, x) complex64
+    if image.shape[0] == 1:
+        image = image[0]
+    output = snakemake.output
+    save_image(output[f"mag_{method}"], np.abs(image), kspace.geometry.affine)
+    save_image(output[f"phase_{method}"], np.angle(image), kspace.geometry.affine)
+    write_sidecar(output[f"sidecar_{method}"], kspace, method=method, options=options)
+    log.info("%s done in %.1f s: %s", method, time.perf_counter() - start, output[f"mag_{method}"])

@@ -1,23 +1,31 @@
-"""Adapter: undersample raw k-space in (ky, kz) with the configured pattern and R."""
+"""Adapter: undersample one subject's raw k-space in (ky, kz) at every configured R."""
+
+import logging
 
 from reconstudy.figures.masks import save_mask_figure
 from reconstudy.io.ismrmrd_io import write_ismrmrd
 from reconstudy.io.readers import read_kspace
 from reconstudy.progress import configure_logging
-from reconstudy.sampling import create_mask, subset_mask
+from reconstudy.sampling import study_masks
 from reconstudy.seeding import derive_seed
 
 configure_logging(snakemake.log[0])
+log = logging.getLogger("reconstudy.undersample")
 sampling = snakemake.params.sampling
-R = float(snakemake.wildcards.R)
-kspace = read_kspace(snakemake.input.raw)
 wc = snakemake.wildcards
-seed = derive_seed(snakemake.params.seed, "mask", wc.subject, wc.acq, R)
-if kspace.acceleration > 1.0:  # already undersampled: the new mask is a subset (seed 000)
-    mask = subset_mask(kspace.sampling_mask, R, calib=sampling["calibration"], seed=seed)
-else:
-    shape = kspace.sampling_mask.shape
-    mask = create_mask(sampling["pattern"], shape, R, calib=sampling["calibration"], seed=seed)
-undersampled = kspace.undersample(mask)
-write_ismrmrd(snakemake.output.raw, undersampled, subject_id=f"sub-{wc.subject}")
-save_mask_figure(mask, snakemake.output.mask, title=f"{wc.acq}, R = {undersampled.acceleration:.2f}")
+kspace = read_kspace(snakemake.input.raw)
+accelerations = snakemake.params.accelerations
+masks = study_masks(
+    kspace.sampling_mask,
+    accelerations,
+    sampling["pattern"],
+    calib=sampling["calibration"],
+    seed_for=lambda R: derive_seed(snakemake.params.seed, "mask", wc.subject, wc.acq, float(R)),
+    retrospective_from=snakemake.params.retrospective_from,
+)
+for i, R in enumerate(accelerations):
+    undersampled = kspace.undersample(masks[R])
+    write_ismrmrd(snakemake.output.raw[i], undersampled, subject_id=f"sub-{wc.subject}")
+    title = f"{wc.acq}, R = {undersampled.acceleration:.2f}"
+    save_mask_figure(masks[R], snakemake.output.mask[i], title=title)
+    log.info("R = %s: achieved %.3f -> %s", R, undersampled.acceleration, snakemake.output.raw[i])
