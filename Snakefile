@@ -21,6 +21,7 @@ include: "workflow/rules/recon.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/qsm.smk"
+include: "workflow/rules/studies.smk"
 
 
 localrules:
@@ -29,5 +30,5 @@ localrules:
 
 rule all:
     input:
-        get_final_outputs(),
+        get_final_outputs() + study_outputs(),
     default_target: True
