@@ -160,6 +160,23 @@ def get_final_outputs():
     return targets
 
 
+# (R, recon) of every mGRE image that gets a χ map: the fully sampled reference, then each R and recon.
+QSM_MAPS = [("1", REFERENCE_METHOD)] + [(R, rec) for R in ACCELERATIONS for rec in QSM_RECONS]
+
+
+def qsm_outputs(qsm):
+    return {f"R{R}_{rec}": qsm_path("{subject}", R, rec, qsm) for R, rec in QSM_MAPS}
+
+
+def get_qsm_inputs(wildcards):
+    """Magnitude, phase and sidecar of each mGRE image that gets a χ map."""
+    paths = {}
+    for R, rec in QSM_MAPS:
+        for key, part, ext in (("mag", "mag", ".nii.gz"), ("phase", "phase", ".nii.gz"), ("sidecar", "mag", ".json")):
+            paths[f"{key}_R{R}_{rec}"] = recon_path(wildcards.subject, "mGRE", R, rec, part=part, ext=ext)
+    return paths
+
+
 def get_subject_qsm(wildcards):
     """Every χ map of one subject: (R, rec, qsm method) for the reference and each R."""
     paths = {}

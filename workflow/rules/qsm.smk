@@ -1,22 +1,25 @@
 # QSM of every mGRE reconstruction, scored against the phantom's true susceptibility.
 
 
+# One job per subject and QSM method maps every mGRE reconstruction (the reference and each R and
+# recon): one process start, and for TGV one torch.compile, instead of one per map.
 rule qsm:
     input:
-        mag=recon_path("{subject}", "mGRE", "{R}", "{rec}", part="mag"),
-        phase=recon_path("{subject}", "mGRE", "{R}", "{rec}", part="phase"),
-        sidecar=recon_path("{subject}", "mGRE", "{R}", "{rec}", part="mag", ext=".json"),
+        unpack(get_qsm_inputs),
         mask=get_brain_mask,
     output:
-        qsm_path("{subject}", "{R}", "{rec}", "{qsm}"),
+        **qsm_outputs("{qsm}"),
     params:
+        maps=QSM_MAPS,
         options=config["qsm"],
     log:
-        f"{LOGS}/qsm/sub-{{subject}}_acq-R{{R}}_rec-{{rec}}_desc-{{qsm}}.log",
+        f"{LOGS}/qsm/sub-{{subject}}_desc-{{qsm}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/qsm/sub-{{subject}}_desc-{{qsm}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc: mem_mb_for("mGRE", 2),
-        runtime=60,
+        runtime=10 + 10 * len(QSM_MAPS),
         gpu=1 if config["qsm"]["device"] == "cuda" else 0,
     conda:
         "../../envs/reconstudy.yaml"
