@@ -7,6 +7,7 @@ CUDA when a GPU is present).
 
 Usage:
     python benchmarks/dl_speed.py [--model resources/models/varnet_t1w.pt] [--threads 2] [--repeats 2]
+        [--devices cpu,cuda] [--batch-planes 1,8,24] [--train-batch 4]
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=10, help="steps of the timed training epoch")
+    parser.add_argument("--train-batch", type=int, default=4, help="planes per training step")
+    parser.add_argument("--devices", default="auto", help="cpu,cuda or auto (cuda when present)")
+    parser.add_argument("--batch-planes", default="1,8,24", help="comma list of inference batch sizes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name, config = architecture(args.model)
@@ -69,20 +73,30 @@ def main() -> None:
     from reconstudy.sampling import create_mask
 
     kspace = undersample(full, create_mask("poisson", (72, 88), 8, calib=12, seed=0))
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if args.devices == "auto":
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    else:
+        devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    if "cuda" in devices:
+        print(f"cuda device: {torch.cuda.get_device_name()}")
+    sizes = [int(b) for b in args.batch_planes.split(",")]
     results = {}
     for device in devices:
-        for batch_planes in (1, 8, 24):
+        if device == "cuda":  # first call pays for CUDA context and cuFFT plans
+            time_inference(model.to(device), kspace, device, sizes[-1], 1)
+        for batch_planes in sizes:
             seconds = time_inference(model.to(device), kspace, device, batch_planes, args.repeats)
             results[(device, batch_planes)] = seconds
             print(
                 f"inference {device} batch_planes={batch_planes:2d}: {seconds:7.2f} s/volume "
                 f"({72 / seconds:6.1f} planes/s)"
             )
-    base = results[("cpu", 8)]
-    print(f"ratio batch 1 / batch 8 (cpu): {results[('cpu', 1)] / base:.2f}")
-    if "cuda" in devices:
-        print(f"ratio cpu / cuda (batch 8): {base / results[('cuda', 8)]:.1f}")
+    for device in devices:
+        if (device, 1) in results and (device, 8) in results:
+            print(f"ratio batch 1 / batch 8 ({device}): {results[(device, 1)] / results[(device, 8)]:.2f}")
+    for size in sizes:
+        if ("cpu", size) in results and ("cuda", size) in results:
+            print(f"ratio cpu / cuda (batch {size}): {results[('cpu', size)] / results[('cuda', size)]:.1f}")
 
     volume = training_volume(full, name="synthetic")
     cfg = TrainConfig(
@@ -90,6 +104,7 @@ def main() -> None:
         model=config,
         epochs=1,
         steps_per_epoch=args.train_steps,
+        batch_size=args.train_batch,
         val_planes=2,
         val_accelerations=[8],
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import sys
 from pathlib import Path
 
 log = logging.getLogger("reconstudy")
@@ -59,9 +61,18 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--max-minutes", type=float, default=None, help="stop early (checkpointed) after this wall time"
     )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes synthesising training images (0: in the main one)"
+    )
+    parser.add_argument("--warmup-steps", type=int, default=50, help="linear learning-rate warm-up steps")
     parser.add_argument("--validate", type=int, default=6, help="synthetic validation images (default 6)")
     parser.add_argument("--log", default=None, help="also append the log to this file")
     parser.set_defaults(func=run)
+
+
+def _own_arguments() -> list[str]:
+    argv = sys.argv
+    return argv[argv.index("train-seg") + 1 :] if "train-seg" in argv else []
 
 
 def run(args) -> int:
@@ -85,11 +96,17 @@ def run(args) -> int:
         levels=args.levels,
         seed=args.seed,
         threads=args.threads,
+        warmup_steps=args.warmup_steps,
         synth=SynthConfig(voxel_mm=args.voxel_mm, patch=tuple(args.patch)),
     )
-    model, history = train(config, out / "checkpoint.pt", device=args.device, max_minutes=args.max_minutes)
+    model, history = train(
+        config, out / "checkpoint.pt", device=args.device, max_minutes=args.max_minutes, workers=args.workers
+    )
     model = model.cpu()
-    extra = {"completed_steps": history.get("completed_steps", config.steps)}
+    extra = {
+        "completed_steps": history.get("completed_steps", config.steps),
+        "retrain": "reconstudy train-seg " + " ".join(shlex.quote(a) for a in _own_arguments()),
+    }
     if args.validate:
         import torch
 

@@ -80,10 +80,13 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return ce + (1 - dice.mean())
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
+def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 5 %; ``time_fraction`` (elapsed / budget of a
+    ``max_minutes`` run) advances the decay when it is further along than the step count."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    progress = max(progress, time_fraction)
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
@@ -95,6 +98,40 @@ def _batch(config: TrainConfig, step: int):
         images.append(image)
         targets.append(classes)
     return torch.from_numpy(np.stack(images)[:, None]), torch.from_numpy(np.stack(targets))
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Batch ``i`` is the batch of step ``start + i`` (seeded by the step, so workers do not matter)."""
+
+    def __init__(self, config: TrainConfig, start: int):
+        self.config, self.start = config, start
+
+    def __len__(self) -> int:
+        return max(0, self.config.steps - self.start)
+
+    def __getitem__(self, index: int):
+        return _batch(self.config, self.start + index)
+
+
+def _batches(config: TrainConfig, start: int, workers: int):
+    """Training batches from ``start``; with ``workers`` > 0 synthesised in parallel processes."""
+    if workers <= 0:
+        return (_batch(config, step) for step in range(start, config.steps))
+    for path in config.label_maps:  # warm the label-map cache before the workers fork
+        from reconstudy.segment.synth import load_label_map
+
+        load_label_map(str(path))
+    loader = torch.utils.data.DataLoader(
+        _StepBatches(config, start),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        prefetch_factor=4,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        multiprocessing_context="fork",
+    )
+    return iter(loader)
 
 
 def save_checkpoint(path, model, optimizer, step, config: TrainConfig, history):
@@ -110,11 +147,21 @@ def save_checkpoint(path, model, optimizer, step, config: TrainConfig, history):
 
 
 def train(
-    config: TrainConfig, checkpoint_path, *, device: str = "cpu", resume: bool = True, max_minutes=None
+    config: TrainConfig,
+    checkpoint_path,
+    *,
+    device: str = "cpu",
+    resume: bool = True,
+    max_minutes=None,
+    workers: int = 0,
 ):
     """Train (or resume) and return ``(model, history)``; checkpoints go to ``checkpoint_path``.
 
-    ``max_minutes`` stops early (after checkpointing); ``history["completed_steps"]`` says where.
+    ``max_minutes`` is a wall-clock budget: the learning rate decays on whichever of steps and
+    time is further along, and training stops (checkpointed) when the budget is spent;
+    ``history["completed_steps"]`` and ``history["stopped_on_time"]`` say where. ``workers``
+    synthesises batches in that many processes (a GPU trains faster than one CPU core
+    synthesises); on CUDA the network runs under bfloat16 autocast.
 
     ``history`` holds per-step losses (every 10th step), the wall time and steps/s.
     """
@@ -149,12 +196,18 @@ def train(
     t0 = time.perf_counter()
     wall0 = history["wall_s"]
     running = None
+    stopped_on_time = False
+    use_amp = torch.device(device).type == "cuda"
     model.train()
+    batches = _batches(config, start, workers)
     for step in range(start, config.steps):
+        fraction = 0.0 if max_minutes is None else (time.perf_counter() - t0) / (60 * max_minutes)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step)
-        images, targets = _batch(config, step)
-        loss = segmentation_loss(model(images.to(device)), targets.to(device))
+            group["lr"] = learning_rate(config, step, fraction)
+        images, targets = next(batches)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+            logits = model(images.to(device, non_blocking=True))
+        loss = segmentation_loss(logits.float(), targets.to(device, non_blocking=True))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -170,10 +223,14 @@ def train(
         if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes and done < config.steps:
             save_checkpoint(checkpoint_path, model, optimizer, done, config, history)
             log.warning("segmenter training stopped at step %d/%d (--max-minutes)", done, config.steps)
+            stopped_on_time = True
             break
     else:
         done = config.steps
+    del batches  # shuts the synthesis workers down
     history["completed_steps"] = done if config.steps > start else start
+    history["stopped_on_time"] = stopped_on_time
+    history["max_minutes"] = max_minutes
     history["steps_per_s"] = (history["completed_steps"] / history["wall_s"]) if history["wall_s"] else None
     model.eval()
     return model, history
@@ -221,7 +278,11 @@ def export_weights(model, config: TrainConfig, history: dict, weights_path, mani
             "label_maps": [Path(p).name for p in config.label_maps],
             "wall_s": round(history.get("wall_s", 0.0), 1),
             "steps_per_s": history.get("steps_per_s"),
-            "machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
+            "completed_steps": history.get("completed_steps"),
+            "stopped_on_time": history.get("stopped_on_time", False),
+            "max_minutes": history.get("max_minutes"),
+            "machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}"
+            + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
             "final_losses": history.get("loss", [])[-5:],
         },
         "retrain": "reconstudy train-seg --label-maps resources/anatomy/training_seg_0{1,2,3}.nii.gz "

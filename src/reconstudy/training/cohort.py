@@ -98,12 +98,24 @@ def _cached_simulation(cache_dir, subject_id, group, anatomy, phantom, seed, acq
     return kspace, brain
 
 
-def build_cohort(data: dict) -> Cohort:
+def _simulate_job(job):
+    cache_dir, subject_id, group, anatomy, phantom, seed, acquisition = job
+    return _cached_simulation(cache_dir, subject_id, group, anatomy, phantom, seed, acquisition)
+
+
+def build_cohort(data: dict, workers: int = 1, roles=("train", "val", "test")) -> Cohort:
     """Simulate the cohort described by the ``data`` section of a training config.
 
     Keys: ``train_anatomies``, ``test_anatomy``, ``train_subjects_per_anatomy``,
     ``val_subjects_per_anatomy``, ``test_subjects``, ``groups``, ``seed``, ``phantom``
     (PhantomConfig overrides), ``acquisition``, ``cache_dir`` (optional).
+
+    Args:
+        data: the config's data section.
+        workers: processes simulating subjects in parallel (each subject is seeded by its own
+            id, so the cohort does not depend on this).
+        roles: which of ``train``, ``val``, ``test`` to simulate (e.g. only ``test`` to score a
+            trained model again); the description still names every subject.
     """
     if data.get("source", "phantom") != "phantom":
         raise ValueError(f"data.source {data.get('source')!r} is not supported; use 'phantom'")
@@ -116,16 +128,34 @@ def build_cohort(data: dict) -> Cohort:
     plan += [("test", int(data["test_anatomy"]), i) for i in range(int(data["test_subjects"]))]
     started = time.perf_counter()
     names = {"train": [], "val": [], "test": []}
+    jobs = []
     for role, anatomy, i in plan:
         # Test subjects use indices after the training ones, so a subject never changes role by fold.
         index = i if role != "test" else 1000 + i
         subject_id = f"dl-a{anatomy}-{index:04d}"
+        names[role].append(subject_id)
+        if role not in roles:
+            continue
         group = groups[index % len(groups)]
         subject_seed = derive_seed(seed, "dl", anatomy, index)
-        kspace, brain = _cached_simulation(
-            data.get("cache_dir"), subject_id, group, anatomy, data["phantom"], subject_seed, acq
+        jobs.append(
+            (
+                role,
+                anatomy,
+                group,
+                (data.get("cache_dir"), subject_id, group, anatomy, data["phantom"], subject_seed, acq),
+            )
         )
-        names[role].append(subject_id)
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(int(workers), len(jobs))) as pool:
+            simulated = pool.imap(_simulate_job, [job[-1] for job in jobs])
+            results = list(simulated)
+    else:
+        results = (_simulate_job(job[-1]) for job in jobs)
+    for (role, anatomy, group, job), (kspace, brain) in zip(jobs, results):
+        subject_id = job[1]
         if role == "test":
             cohort.test.append(HeldOutSubject(subject_id, anatomy, kspace, brain))
         else:

@@ -113,6 +113,57 @@ def sampling_mask_function(pattern: str = "poisson", calibration: int = 12) -> M
     return draw
 
 
+def _bank_mask(args) -> np.ndarray:
+    from reconstudy.sampling import create_mask
+
+    pattern, shape, accel, calibration, seed = args
+    return create_mask(pattern, shape, accel, calib=calibration, seed=seed)
+
+
+class MaskBank:
+    """Pre-drawn training masks: ``size`` masks per (plane shape, R), a :data:`MaskFunction`.
+
+    Drawing a Poisson-disc mask costs tens of milliseconds on a CPU, more than a GPU training
+    step of a whole batch, so time-budgeted GPU runs draw each plane's mask from a bank instead.
+    Mask ``j`` of R is seeded from ``(seed, 7919, round(100 R), j)``; which one a plane gets
+    comes from the batch's generator, so batches stay a pure function of ``(seed, epoch, step)``.
+
+    Args:
+        pattern, calibration: as :func:`sampling_mask_function`.
+        shapes: the ``(kz, ky)`` plane shapes of the training volumes.
+        accelerations: the R values drawn in training.
+        size: masks per (shape, R).
+        seed: base seed.
+        workers: processes drawing the bank (1: in this process).
+    """
+
+    def __init__(self, pattern, calibration, shapes, accelerations, size, seed, workers=1):
+        jobs, keys = [], []
+        for shape in shapes:
+            for accel in accelerations:
+                for j in range(int(size)):
+                    keys.append((tuple(shape), float(accel)))
+                    rng = np.random.default_rng([seed, 7919, int(round(100 * accel)), j])
+                    mask_seed = int(rng.integers(2**31))
+                    jobs.append((pattern, tuple(shape), float(accel), calibration, mask_seed))
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(int(workers)) as pool:
+                masks = pool.map(_bank_mask, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
+        else:
+            masks = [_bank_mask(job) for job in jobs]
+        self.masks: dict[tuple, list[np.ndarray]] = {}
+        for key, mask in zip(keys, masks):
+            self.masks.setdefault(key, []).append(np.asarray(mask, bool))
+
+    def __call__(self, shape, accel, rng: np.random.Generator) -> np.ndarray:
+        bank = self.masks.get((tuple(shape), float(accel)))
+        if bank is None:
+            raise ValueError(f"the mask bank has no masks for plane shape {tuple(shape)} and R={accel:g}")
+        return bank[int(rng.integers(len(bank)))]
+
+
 @dataclass
 class Batch:
     kspace: np.ndarray  # complex64 (B, coil, kz, ky), undersampled

@@ -71,6 +71,7 @@ def evaluate_subjects(
     batch_planes: int = 8,
     sr_factor: int | None = None,
     reference: str = "sense",
+    start_index: int = 0,
 ) -> pd.DataFrame:
     """Tidy rows ``subject, anatomy, rec, R, psnr, ssim, nmse, nrmse`` for DL and other methods.
 
@@ -84,11 +85,13 @@ def evaluate_subjects(
         reference: ``"sense"`` (CG-SENSE of the fully sampled data, via
             :func:`reconstudy.recon.api.reconstruct`) or ``"rss"`` (root-sum-of-squares of the
             prewhitened fully sampled coil images).
+        start_index: index of ``subjects[0]`` in the whole test set (masks are seeded by the
+            subject's index, so a test set scored in parts gets the same masks).
     """
     if reference not in ("sense", "rss"):
         raise ValueError(f"evaluation reference must be 'sense' or 'rss', got {reference!r}")
     rows = []
-    for index, subject in enumerate(subjects):
+    for index, subject in enumerate(subjects, start=start_index):
         reference_magnitude = reference_image(subject.kspace, reference)
         shape = subject.kspace.sampling_mask.shape
         runs = [("dl", accel, None) for accel in ([] if sr_factor else accelerations)]
