@@ -48,3 +48,13 @@ def test_maps_need_a_calibration_region():
     mask[10:14, 12:16] = False
     with pytest.raises(ValueError, match="calibration region"):
         estimate_coil_maps(kspace.undersample(mask))
+
+
+def test_espirit_on_a_too_small_calibration_region_raises_instead_of_zero_maps():
+    """8x8 calibration with the 6x6 kernel and 8 coils: too few rows to find the sensitivities."""
+    kspace = small_kspace(calib=8)
+    with pytest.raises(ValueError, match="no coil sensitivity anywhere.*8x8.*coil_method: lowres"):
+        estimate_coil_maps(kspace, coil_method="espirit")
+    with pytest.raises(ValueError, match="no coil sensitivity anywhere"):
+        reconstruct(kspace, "sense", coil_method="espirit")
+    assert np.abs(estimate_coil_maps(kspace, coil_method="lowres")).max() > 0

@@ -115,3 +115,16 @@ def test_map_errors_malformed():
         map_errors(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
     with pytest.raises(ValueError, match="no voxels"):
         map_errors(np.ones(3), np.ones(3), np.zeros(3, bool))
+
+
+def test_diagnostic_table_keeps_a_grouping_column_named_method():
+
+
+    findings = pd.DataFrame(
+        {"lesion": [1, 2, 1, 2], "method": ["CS", "CS", "DL", "DL"], "rim": [1, 0, 0, 0]}
+    )
+    consensus = pd.DataFrame({"lesion": [1, 2], "rim": [1, 0]})
+    table = diagnostic_table(findings, consensus, finding="rim", item="lesion", by=["method"], positive=1)
+    assert list(table["method"]) == ["CS", "DL"]
+    assert list(table["sensitivity"]) == [1.0, 0.0]
+    assert set(table["ci_method"]) == {"wilson"}

@@ -40,13 +40,17 @@ def methods_paragraph(config: dict, n_subjects: int) -> str:
         "dl_sr": "the variational network followed by 2x k-space super-resolution",
     }
     described = "; ".join(methods[m] for m in recon["methods"])
+    coil_maps = {
+        "espirit": "with ESPIRiT (Uecker et al. 2014)",
+        "lowres": "as low-resolution coil images normalised by their root sum of squares",
+    }[recon.get("coil_method", "espirit")]
     simulated = "simulated with reconstudy.phantom" if config.get("simulate", True) else "measured"
     return (
         f"Raw multi-coil k-space of {n_subjects} subjects ({simulated}) was retrospectively "
         f"undersampled in the (ky, kz) plane with a {pattern} pattern and a "
         f"{sampling['calibration']}x{sampling['calibration']} fully sampled calibration region at "
         f"R = {accelerations}, and reconstructed by {described}. Coil sensitivities were "
-        "estimated with ESPIRiT from the calibration region. Images were compared with the "
+        f"estimated {coil_maps} from the calibration region. Images were compared with the "
         f"fully sampled {recon['reference']} reconstruction inside the brain mask by PSNR, SSIM "
         "(3D Gaussian window, sigma 1.5 voxels; Wang et al. 2004) and NMSE; methods were compared "
         "with paired Wilcoxon signed-rank tests and Benjamini-Hochberg correction. Processing "

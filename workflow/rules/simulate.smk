@@ -9,6 +9,7 @@ rule simulate_subject:
         chi=truth_path("{subject}", "Chimap"),
         t1w=truth_path("{subject}", "T1w"),
         lesions=truth_path("{subject}", "lesions", ext=".tsv"),
+        lesion_map=truth_path("{subject}", "lesions"),
     params:
         acquisitions=ACQUISITIONS,
         phantom=config.get("phantom", {}),

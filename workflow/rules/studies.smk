@@ -201,6 +201,7 @@ rule study_qsm_subject:
         unpack(study_qsm_maps),
         labels=truth_path("{subject}", "dseg"),
         lesions=truth_path("{subject}", "lesions", ext=".tsv"),
+        lesion_map=truth_path("{subject}", "lesions"),
         mask=get_brain_mask,
     output:
         errors=f"{STUDY}/qsm/sub-{{subject}}_errors.tsv",

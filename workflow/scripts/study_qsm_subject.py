@@ -20,7 +20,7 @@ reference, affine = load_image(snakemake.input.ref)
 mask = load_image(snakemake.input.mask)[0] > 0
 labels = fold_labels(load_image(snakemake.input.labels)[0].astype(int))
 # The lesion map is written beside the lesion table by the simulation (not a declared output).
-lesion_map = load_image(str(snakemake.input.lesions).replace(".tsv", ".nii.gz"))[0].astype(int)
+lesion_map = load_image(snakemake.input.lesion_map)[0].astype(int)
 voxel_zyx = tuple(np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0))[::-1])
 names = {k: CSV_NAMES[k] for k in NUCLEI if np.any(labels[mask] == k)}
 nuclei = np.where(mask, labels, 0)

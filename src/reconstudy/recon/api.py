@@ -158,6 +158,8 @@ def reconstruct(
                 )
                 planes.put_planes(image[e], layout, s0 + b0, s0 + b1, result * scales[e])
                 progress.advance(b1 - b0, echo=e)
+    if coil_maps is None and not image.any():
+        raise ValueError(no_sensitivity_message(calib, n_coil, coil_method))
     return image
 
 
@@ -236,4 +238,14 @@ def estimate_coil_maps(
         for c in range(n_coil):
             planes.put_planes(maps[c], layout, s0, s1, slab_maps[:, c])
         progress.advance(s1 - s0)
+    if not maps.any():
+        raise ValueError(no_sensitivity_message(calib, n_coil, coil_method))
     return maps
+
+
+def no_sensitivity_message(calib, n_coil, coil_method) -> str:
+    return (
+        f"{coil_method} found no coil sensitivity anywhere: the {calib[0]}x{calib[1]} calibration region "
+        f"of {n_coil} coils is too small for its kernel; sample a larger fully sampled centre "
+        "(sampling.calibration) or use coil_method: lowres"
+    )

@@ -99,7 +99,7 @@ def sensitivity_specificity(predicted, truth, *, positive=None, alpha: float = 0
         "ppv": ratio(tp, tp + fp),
         "npv": ratio(tn, tn + fn),
         "accuracy": (tp + tn) / pred.size,
-        "method": "wilson",
+        "ci_method": "wilson",
     }
 
 
