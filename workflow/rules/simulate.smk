@@ -17,6 +17,8 @@ rule simulate_subject:
         row=lambda wc: subjects.loc[wc.subject].to_dict(),
     log:
         f"{LOGS}/simulate/sub-{{subject}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/simulate/sub-{{subject}}.tsv"
     threads: 1
     resources:
         mem_mb=mem_mb_for("mGRE", 12),
