@@ -112,9 +112,11 @@ def test_shipped_model_loads_with_its_manifest():
         pytest.skip("no shipped model in resources/models")
     model, manifest = load_model(shipped)
     assert isinstance(model, VarNet) and "train-dl" in manifest["retrain"]
-    assert manifest["size_bytes"] < 8 * 2**20
-    assert {row["fold_test_anatomy"] for row in manifest["validation"]["leave_one_anatomy_out"]["rows"]} == {
-        1,
-        2,
-        3,
-    }
+    assert manifest["size_bytes"] < 10 * 2**20  # the repository ships it: keep it small
+    # the held-out scores are of an anatomy the model never saw, and compare DL with CS at R = 4
+    held_out = manifest["validation"]["held_out"]
+    assert held_out["anatomy"] not in manifest["data"]["train_anatomies"]
+    scored = {(row["rec"], row["R"]) for row in held_out["summary"]}
+    assert ("cs", 4.0) in scored and {("dl", r) for r in (4.0, 6.0, 8.0, 12.0)} <= scored
+    rows = manifest["validation"]["leave_one_anatomy_out"]["rows"]
+    assert {row["fold_test_anatomy"] for row in rows} == {held_out["anatomy"]}

@@ -140,8 +140,7 @@ def test_embedded_csv_is_read_by_the_synthseg_reader(tmp_path):
         image, tissue_image(labels, "t1w", rng=np.random.default_rng(3)), np.diag([2.5, 2.5, 2.5, 1.0])
     )
     seg, vol = tmp_path / "seg.nii.gz", tmp_path / "vol.csv"
-    # --allow-low-quality: this test is about the CSV layout; the shipped model is under-trained
-    # and flags its own results (see docs/segmentation.md)
+    # no --allow-low-quality: the shipped model segments a head of its training maps unflagged
     done = _cli(
         "segment",
         "--image",
@@ -152,7 +151,6 @@ def test_embedded_csv_is_read_by_the_synthseg_reader(tmp_path):
         str(seg),
         "--volumes",
         str(vol),
-        "--allow-low-quality",
     )
     assert done.returncode == 0, done.stderr
     sidecar = json.loads((tmp_path / "seg.json").read_text())
