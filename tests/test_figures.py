@@ -39,3 +39,14 @@ def test_mask_figure(tmp_path):
     mask[::2, ::3] = True
     save_mask_figure(mask, tmp_path / "mask.png", title="R = 6")
     assert (tmp_path / "mask.png").stat().st_size > 1000
+
+
+def test_error_gain_keeps_error_maps_unsaturated():
+    from reconstudy.figures.montage import error_gain_for
+
+    # errors of ~4 % of the window: x20 puts their 95th percentile at 80 %, x10 would waste the window
+    errors = [np.full(100, 0.04), np.full(50, 0.02), np.full(50, 0.05)]
+    assert error_gain_for(errors, vmax=1.0) == 20.0
+    assert error_gain_for(errors, vmax=1.0, fill=0.6) == 10.0
+    assert error_gain_for([np.full(10, 0.7)], vmax=1.0) == 1.0  # large errors are shown as they are
+    assert error_gain_for([np.zeros(10)], vmax=1.0) == 20.0

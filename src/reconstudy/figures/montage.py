@@ -47,13 +47,29 @@ def _show(ax, image, vmax, box, cmap="gray", vmin=0.0):
     ax.grid(False)
 
 
-def methods_montage(reference, recons: dict, mask, title: str, error_gain: float = 5.0, echo: int = 0):
+GAINS = (1, 2, 3, 5, 10, 20)
+
+
+def error_gain_for(errors, vmax: float, fill: float = 1.0) -> float:
+    """Largest of 1, 2, 3, 5, 10, 20 that keeps the typical panel's 95th percentile of |error| x gain
+    below ``fill`` x ``vmax`` (median over the panels ``errors``), so the error maps use the image
+    window: the worst panels may saturate a little, the typical one does not."""
+    typical = float(np.median([np.percentile(e, 95) for e in errors])) if errors else 0.0
+    fitting = [g for g in GAINS if typical * g <= fill * vmax]
+    return float(fitting[-1]) if fitting else 1.0
+
+
+def methods_montage(
+    reference, recons: dict, mask, title: str, error_gain: float | None = None, echo: int = 0
+):
     """Figure with the reference, every (method, R) reconstruction, and |error| x gain maps.
 
     Args:
         reference: magnitude volume (z, y, x) or (echo, z, y, x).
         recons: ``{(rec, R): volume}`` of the same shape.
         mask: brain mask (z, y, x) choosing the slice, crop and window.
+        error_gain: factor on the |error| maps; None picks one from the errors in the mask of the
+            shown slice (:func:`error_gain_for`), written on each error row.
     """
     use_style()
     pick = (lambda v: np.asarray(v)[echo]) if np.ndim(reference) == 4 else np.asarray
@@ -61,6 +77,10 @@ def methods_montage(reference, recons: dict, mask, title: str, error_gain: float
     z, crop = _slice_and_crop(mask)
     ref = pick(reference)[z][crop]
     vmax = float(np.percentile(pick(reference)[mask], 99.5))
+    if error_gain is None:
+        inside = mask[z][crop]
+        errors = [np.abs(pick(v)[z][crop] - ref)[inside] for v in recons.values()]
+        error_gain = error_gain_for(errors, vmax)
     methods = list(dict.fromkeys(rec for rec, _ in recons))
     accelerations = sorted({R for _, R in recons})
     box = _zoom_box(ref.shape)
