@@ -15,7 +15,7 @@
 #   SLURM_NO_GPU=1        start without GresTypes and without the `gpu` partition (a cluster
 #                         without GPUs: GPU requests must be rejected at submission).
 #   SLURM_START_TIMEOUT   seconds to wait for the node to become idle (default 60).
-#   SLURM_CPUS, SLURM_MEM_MB   node size (default: nproc, 20000 MB capped at 80 % of RAM).
+#   SLURM_CPUS, SLURM_MEM_MB   node size (default: online CPUs, 20000 MB capped at 80 % of RAM).
 #
 # Facts this relies on are in ../shared/docs/slurm-notes.md (checked on Debian 12, root, no systemd).
 set -euo pipefail
@@ -71,7 +71,7 @@ node_memory_mb() {
 }
 
 write_config() {
-  local cpus=${SLURM_CPUS:-$(nproc)} mem
+  local cpus=${SLURM_CPUS:-$(getconf _NPROCESSORS_ONLN)} mem  # not nproc: it obeys OMP_NUM_THREADS
   mem=$(node_memory_mb)
   install -d -m 0755 "$CONF_DIR" "$STATE_DIR" "$SPOOL_DIR" "$LOG_DIR"
   local gres_types="" node_gres="" gpu_partition=""

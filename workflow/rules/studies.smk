@@ -267,7 +267,7 @@ rule study_qsm_cohort:
         subjects=list(subjects.index),
         seed=config["seed"],
         n_raters=STUDY_QSM.get("n_raters", 2),
-        reference_rec=STUDY_QSM.get("reference_rec") or QSM_RECONS[0],
+        reference_rec=STUDY_QSM_REFERENCE,
         rated_R=STUDY_QSM_R,
         simulated=config["simulate"],
         methods=lambda wc: study_methods_paragraph(config, len(subjects)),

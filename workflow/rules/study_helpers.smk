@@ -31,9 +31,11 @@ PREDICTION_CHUNKS = (
     if STUDY_PREDICTION.get("enabled")
     else []
 )
-if STUDY_QSM.get("enabled") and (STUDY_QSM.get("reference_rec") or QSM_RECONS[0]) not in QSM_RECONS:
+# The recon whose χ maps the others are compared with (the first QSM recon unless set).
+STUDY_QSM_REFERENCE = STUDY_QSM.get("reference_rec") or (QSM_RECONS[0] if QSM_RECONS else None)
+if STUDY_QSM.get("enabled") and STUDY_QSM_REFERENCE not in QSM_RECONS:
     raise ConfigError(
-        f"config: key studies.qsm_reading.reference_rec: {STUDY_QSM['reference_rec']!r} is not one of "
+        f"config: key studies.qsm_reading.reference_rec: {STUDY_QSM_REFERENCE!r} is not one of "
         f"the reconstructions that get QSM ({QSM_RECONS}; qsm.recons)"
     )
 PREDICTION_SUBJECTS = [
