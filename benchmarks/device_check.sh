@@ -9,6 +9,14 @@
 #   varnet_t1w.pt   VarNet weights      segmenter.pt    segmenter weights
 #   manifests.tar.gz  both manifests (sha256, configs, fold, budgets, histories) + extras
 #
+# The device image has torch, numpy, scipy, h5py, scikit-image, pandas and pyyaml but not
+# nibabel, packaging or PyWavelets: carry their pinned wheels (requirements.lock), e.g.
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d .whl nibabel==5.4.2 packaging==25.0 PyWavelets==1.9.0
+# and start the device command with
+#   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:src
+# (2026-11-26: without PyWavelets the VarNet step failed at import; rerun alone, see RESULTS.md).
+#
 # Usage (repo root):  OUT=/tmp/devout bash benchmarks/device_check.sh
 #   SMOKE=1           shrink every budget and size (CPU check of the whole script, ~2 min)
 #   TOTAL_MINUTES=7   hard wall budget of the whole script (default 7)
