@@ -18,9 +18,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/undersample.smk"
 include: "workflow/rules/recon.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/qsm.smk"
+include: "workflow/rules/segment.smk"
 include: "workflow/rules/studies.smk"
 
 

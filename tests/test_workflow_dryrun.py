@@ -24,6 +24,9 @@ def test_default_config_dry_run(workdir):
     assert counts["reconstruct_reference"] == 6 * 2
     assert counts["undersample"] == 6 * 2
     assert counts["simulate_subject"] == 6
+    # segmentation: one job per subject (every chosen T1w image), one cohort table job, one figure job
+    assert counts["segment"] == 6
+    assert counts["segment_cohort"] == counts["figure_segmentation"] == 1
 
 
 @pytest.mark.parametrize("name", CONFIGS)

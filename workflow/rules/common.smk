@@ -68,12 +68,6 @@ def get_raw(wildcards):
     return raw_path(wildcards.subject, wildcards.acq)
 
 
-def get_calibration_source(wildcards):
-    """Coil maps come from the calibration region, identical in every mask: use the lowest R."""
-    lowest = min(ACCELERATIONS, key=float)
-    return undersampled_path(wildcards.subject, wildcards.acq, lowest)
-
-
 def undersampled_path(subject, acq, R):
     return bids(RESULTS, subject, acq, datatype="raw", ext=".h5", acq=f"R{R}")
 
@@ -156,6 +150,13 @@ def get_final_outputs():
             f"{RESULTS}/group/qsm_roi.tsv",
             f"{RESULTS}/figures/qsm_metrics_vs_R.png",
             f"{RESULTS}/figures/qsm_montage_sub-{montage_subject()}.png",
+        ]
+    if SEGMENT_ENABLED:  # defined in segment_helpers.smk
+        targets += [
+            f"{RESULTS}/group/segmentation_group_tests.tsv",
+            f"{RESULTS}/group/segmentation_regional_chi.tsv",
+            f"{RESULTS}/figures/segmentation_dice.png",
+            f"{RESULTS}/figures/segmentation_volumes.png",
         ]
     return targets
 

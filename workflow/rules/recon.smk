@@ -1,25 +1,5 @@
 # Conventional reconstructions (zero-filled, SENSE, CS) of undersampled and reference data.
-
-
-rule coil_maps:
-    input:
-        raw=get_calibration_source,
-    output:
-        bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
-    params:
-        coil_method=config["recon"]["coil_method"],
-    log:
-        f"{LOGS}/coils/sub-{{subject}}_{{acq}}.log",
-    benchmark:
-        f"{LOGS}/benchmarks/coils/sub-{{subject}}_{{acq}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=lambda wc: mem_mb_for(wc.acq, 4),
-        runtime=15,
-    conda:
-        "../../envs/reconstudy.yaml"
-    script:
-        "../scripts/coil_maps.py"
+# Coil maps come from the undersampling job (workflow/rules/undersample.smk).
 
 
 # One job per (subject, acq, R) runs every conventional method: the k-space and coil maps are read
@@ -81,7 +61,7 @@ if CONVENTIONAL:
 rule reconstruct_dl:
     input:
         raw=get_undersampled,
-        model=lambda wc: str(REPO / config["recon"]["dl"]["model"]),
+        model=lambda wc: dl_model_path(wc.acq),  # train_helpers.smk: trained or shipped
     output:
         mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),
         phase=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="phase"),

@@ -1,11 +1,15 @@
-"""Adapter: undersample one subject's raw k-space in (ky, kz) at every configured R."""
+"""Adapter: undersample one subject's raw k-space in (ky, kz) at every R; coil maps from the calibration."""
 
 import logging
 
+import numpy as np
+
 from reconstudy.figures.masks import save_mask_figure
+from reconstudy.io.atomic import atomic_path
 from reconstudy.io.ismrmrd_io import write_ismrmrd
 from reconstudy.io.readers import read_kspace
 from reconstudy.progress import configure_logging
+from reconstudy.recon.api import estimate_coil_maps
 from reconstudy.sampling import study_masks
 from reconstudy.seeding import derive_seed
 
@@ -23,8 +27,13 @@ masks = study_masks(
     seed_for=lambda R: derive_seed(snakemake.params.seed, "mask", wc.subject, wc.acq, float(R)),
     retrospective_from=snakemake.params.retrospective_from,
 )
+lowest = min(accelerations, key=float)  # every mask holds the same calibration region
 for i, R in enumerate(accelerations):
     undersampled = kspace.undersample(masks[R])
+    if R == lowest:
+        maps = estimate_coil_maps(undersampled, coil_method=snakemake.params.coil_method)
+        with atomic_path(snakemake.output.maps) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, maps.astype(np.complex64))
     write_ismrmrd(snakemake.output.raw[i], undersampled, subject_id=f"sub-{wc.subject}")
     title = f"{wc.acq}, R = {undersampled.acceleration:.2f}"
     save_mask_figure(masks[R], snakemake.output.mask[i], title=title)

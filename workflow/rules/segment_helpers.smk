@@ -1,0 +1,63 @@
+# Helpers of workflow/rules/segment.smk: the segmentation config block, its images, paths and inputs.
+SEGMENTATION = config["segmentation"]
+SEGMENT_ENABLED = SEGMENTATION["enabled"] and "T1w" in ACQUISITIONS
+
+
+def segmentation_accelerations():
+    chosen = SEGMENTATION["accelerations"]
+    if chosen is None:
+        return list(ACCELERATIONS)
+    if chosen == "extremes":
+        return sorted({min(ACCELERATIONS, key=float), max(ACCELERATIONS, key=float)}, key=float)
+    chosen = [format_r(r) for r in chosen]
+    unknown = [R for R in chosen if R not in ACCELERATIONS]
+    if unknown:
+        raise ConfigError(
+            f"config: key segmentation.accelerations: {unknown} are not in sampling.accelerations "
+            f"{ACCELERATIONS}; list some of those, or use null (all) or 'extremes'"
+        )
+    return chosen
+
+
+SEGMENT_RECONS = [m for m in METHODS if SEGMENTATION["recons"] is None or m in SEGMENTATION["recons"]]
+# (R, recon) of every segmented T1w image: the fully sampled reference first, then each R and recon.
+SEGMENT_IMAGES = [("1", REFERENCE_METHOD)] + [
+    (R, rec) for R in segmentation_accelerations() for rec in SEGMENT_RECONS
+]
+
+
+def segmentation_path(subject, R, rec, ext=".nii.gz"):
+    return bids(RESULTS, subject, "dseg", datatype="seg", ext=ext, acq=f"R{R}", rec=rec)
+
+
+def segment_outputs():
+    outputs = {}
+    for R, rec in SEGMENT_IMAGES:
+        outputs[f"labels_R{R}_{rec}"] = segmentation_path("{subject}", R, rec)
+        outputs[f"sidecar_R{R}_{rec}"] = segmentation_path("{subject}", R, rec, ext=".json")
+    outputs["volumes"] = bids(RESULTS, "{subject}", "segvolumes", datatype="metrics", ext=".tsv")
+    outputs["dice"] = bids(RESULTS, "{subject}", "segdice", datatype="metrics", ext=".tsv")
+    return outputs
+
+
+def get_segment_inputs(wildcards):
+    paths = {f"image_R{R}_{rec}": recon_path(wildcards.subject, "T1w", R, rec) for R, rec in SEGMENT_IMAGES}
+    if is_simulated(wildcards.subject, "T1w"):
+        paths["truth"] = truth_path(wildcards.subject, "dseg")
+    return paths
+
+
+def get_segment_cohort_chi(wildcards):
+    """Reference χ map, reference segmentation and truth labels of each subject (regional χ)."""
+    if not QSM_METHODS:
+        return {}
+    paths = {}
+    for subject in subjects.index:
+        paths[f"chi_{subject}"] = qsm_path(subject, "1", REFERENCE_METHOD, QSM_METHODS[0])
+        paths[f"labels_{subject}"] = segmentation_path(subject, "1", REFERENCE_METHOD)
+        if is_simulated(subject, "mGRE"):
+            paths[f"truth_{subject}"] = truth_path(subject, "dseg")
+    return paths
+
+
+SEGMENT_GROUP = f"{RESULTS}/group/segmentation"

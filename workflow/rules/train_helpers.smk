@@ -1,0 +1,57 @@
+# Helpers of workflow/rules/train.smk: the recon.dl training block, the learning split, paths.
+from reconstudy.training.sheet import assign_splits
+
+DL = config["recon"]["dl"]
+DL_TRAIN = bool(DL["train"])
+# One model per acquisition that the workflow reconstructs with the VarNet.
+DL_TRAINED_ACQUISITIONS = list(ACQUISITIONS) if DL_TRAIN and "dl" in METHODS else []
+
+
+def learning_splits():
+    """subject -> train | val | test: the sheet's split column, seeded where empty (train_helpers.smk)."""
+    declared = {s: subjects.loc[s].get("split", "") for s in subjects.index}
+    return assign_splits(declared, config["seed"], DL["val_fraction"], DL["test_fraction"])
+
+
+SPLITS = learning_splits() if DL_TRAIN else {}
+if DL_TRAINED_ACQUISITIONS and not any(v == "train" for v in SPLITS.values()):
+    raise ConfigError(
+        f"cohort sheet {config['subjects']}: recon.dl.train is true but no subject has split 'train' "
+        f"(splits: {SPLITS}); mark some rows train in the sheet's split column or leave cells empty "
+        "for the seeded split"
+    )
+
+
+def split_subjects(role):
+    return [s for s, v in SPLITS.items() if v == role]
+
+
+def trained_model_path(acq, ext=".pt"):
+    return f"{RESULTS}/models/varnet_{acq}{ext}"
+
+
+def dl_model_path(acq):
+    """The model reconstruct_dl uses: the one trained by train_dl, or the configured (shipped) one."""
+    if acq in DL_TRAINED_ACQUISITIONS:
+        return trained_model_path(acq)
+    return str(REPO / DL["model"])
+
+
+def get_training_raw(wildcards):
+    """Fully sampled raw k-space of the train and val subjects of one acquisition."""
+    return {
+        f"{role}_{s}": raw_path(s, wildcards.acq) for role in ("train", "val") for s in split_subjects(role)
+    }
+
+
+def train_runtime():
+    """Minutes for the SLURM request: the training budget plus loading, validation and saving."""
+    minutes = DL["max_minutes"]
+    return 24 * 60 if minutes is None else int(minutes) + 15
+
+
+def train_mem_mb(wildcards):
+    """Each train/val volume is held as k-space, hybrid planes and a target (about 3 copies), plus
+    about 3 GB for the network's activations and optimiser on a CPU (the shipped config's batches)."""
+    n = len(split_subjects("train")) + len(split_subjects("val"))
+    return mem_mb_for(wildcards.acq, 3 * n) + 3000
