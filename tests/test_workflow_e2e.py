@@ -57,3 +57,17 @@ def test_rerun_has_nothing_to_do(tiny_run):
     workdir, config = tiny_run
     result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config)
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_segmentation_outputs(tiny_run):
+    workdir, _ = tiny_run
+    group = workdir / "results" / "group"
+    dice = pd.read_csv(group / "segmentation_dice.tsv", sep="\t", dtype={"subject": str})
+    assert set(dice["subject"]) == {"01", "02"}
+    assert dice["dice"].between(0, 1).all()
+    truth = dice[(dice["against"] == "truth") & (dice["image"] == "reference")]
+    assert truth.groupby("structure")["dice"].mean().mean() > 0.6  # 0.81 measured on this 5 mm grid
+    tests = pd.read_csv(group / "segmentation_group_tests.tsv", sep="\t")
+    assert {"hippocampus", "amygdala"} <= set(tests["structure"].str.lower())
+    for name in ("segmentation_dice.png", "segmentation_volumes.png"):
+        assert (workdir / "results" / "figures" / name).stat().st_size > 5000, name
