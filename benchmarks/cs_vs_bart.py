@@ -16,7 +16,8 @@ several numbers of readout positions nx with a fixed batch and slab.
 
 Installs nothing: needs the ``bart`` executable on PATH (Debian: ``apt-get install bart``).
 Usage: ``OMP_NUM_THREADS=2 RECONSTUDY_THREADS=2 python benchmarks/cs_vs_bart.py [--quick] [--memory]``
-(see ``--help`` for --no-2d, --no-3d, --accels, --lam-ours, --lam-bart, --no-cs)
+(see ``--help`` for --no-2d, --no-3d, --accels, --lam-ours, --lam-bart, --no-cs, --regulariser,
+--sweep-times, --no-bart, --no-ours)
 """
 
 from __future__ import annotations
@@ -131,14 +132,14 @@ def run_bart(kspace_bart, lam, workdir: Path, threads=1):
     return read_cfl(workdir / "img"), t1 - t0, t2 - t1
 
 
-def run_ours(kspace: KSpace, lam, threads=2):
+def run_ours(kspace: KSpace, lam, threads=2, regulariser="wavelet"):
     os.environ["RECONSTUDY_THREADS"] = str(threads)
     t0 = time.perf_counter()
-    image = reconstruct(kspace, "cs", lam=lam)[0]
+    image = reconstruct(kspace, "cs", lam=lam, regulariser=regulariser)[0]
     return image, time.perf_counter() - t0
 
 
-def bench_2d(accels, workdir, quick, lambdas):
+def bench_2d(accels, workdir, quick, lambdas, opts):
     volume = brain_volume((256, 256, 208))
     slices = [120] if quick else [110, 140]
     for z in slices:
@@ -153,10 +154,10 @@ def bench_2d(accels, workdir, quick, lambdas):
                 sampling_mask=mask,
             )
             bart = np.transpose(data, (1, 2, 0))[:, :, None, :]
-            _compare(f"2D z={z} R={accel:g}", truth, ours, bart, workdir, lambdas)
+            _compare(f"2D z={z} R={accel:g}", truth, ours, bart, workdir, lambdas, opts)
 
 
-def bench_3d(accels, workdir, lambdas):
+def bench_3d(accels, workdir, lambdas, opts):
     truth = brain_volume((96, 112, 64))
     ksp = simulate(truth)
     for accel in accels:
@@ -164,34 +165,58 @@ def bench_3d(accels, workdir, lambdas):
         data = ksp * mask[None, :, :, None]
         ours = KSpace(data[None], Geometry.centred(truth.shape[::-1], (1, 1, 1)), sampling_mask=mask)
         bart = np.transpose(data, (3, 2, 1, 0))  # (kx, ky, kz, coil)
-        _compare(f"3D 96x112x64 R={accel:g}", truth, ours, bart, workdir, lambdas, bart_axes=(2, 1, 0))
+        _compare(f"3D 96x112x64 R={accel:g}", truth, ours, bart, workdir, lambdas, opts, bart_axes=(2, 1, 0))
 
 
-def _compare(label, truth, ours, bart, workdir, lambdas, bart_axes=None):
+def _compare(label, truth, ours, bart, workdir, lambdas, opts, bart_axes=None):
     """Sweep lambda for quality, then time the best lambda of each tool with 1 and 2 threads.
 
     The faster thread setting counts for each tool: on a loaded shared machine OpenMP's
     spinning threads can make 2 threads several times slower than 1 (seen for BART here).
+    With ``opts.sweep_times`` the best lambda's sweep run is the time (ours 2 threads, BART 1),
+    which saves the two reruns per tool. One row per regulariser of ours; ``-`` for a tool
+    that was skipped (``--no-bart`` / ``--no-ours``).
     """
-    rows_ours = []
-    for lam in lambdas[0]:
-        image, _ = run_ours(ours, lam)
-        rows_ours.append((*score(image.reshape(truth.shape), truth), lam))
-    rows_bart = []
-    for lam in lambdas[1]:
-        image, _, _ = run_bart(bart, lam, workdir)
+    shape = truth.shape
+
+    def sweep(run, lams, tag):
+        rows = []
+        for lam in lams:
+            image, wall = run(lam)
+            rows.append((*score(image.reshape(shape), truth), lam, wall))
+            print(f"  {label} {tag} lambda={lam:g}: SSIM {rows[-1][0]:.4f} NRMSE {rows[-1][1]:.4f} "
+                  f"{wall:.1f} s", file=sys.stderr, flush=True)
+        return max(rows, key=lambda r: r[0])
+
+    def bart_image(lam, threads=1):
+        image, t_cal, t_pics = run_bart(bart, lam, workdir, threads)
         image = np.squeeze(image)
-        image = np.transpose(image, bart_axes) if bart_axes else image
-        rows_bart.append((*score(image.reshape(truth.shape), truth), lam))
-    o = max(rows_ours, key=lambda r: r[0])
-    b = max(rows_bart, key=lambda r: r[0])
-    t_ours = min(run_ours(ours, o[2], threads)[1] for threads in (1, 2))
-    t_bart = min(sum(run_bart(bart, b[2], workdir, threads)[1:]) for threads in (1, 2))
-    print(
-        f"| {label} | {o[0]:.4f} | {b[0]:.4f} | {o[1]:.4f} | {b[1]:.4f} | {o[2]:g} | {b[2]:g} | "
-        f"{t_ours:.2f} | {t_bart:.2f} | {t_ours / t_bart:.2f} |",
-        flush=True,
-    )
+        return (np.transpose(image, bart_axes) if bart_axes else image), t_cal + t_pics
+
+    best_ours = {}
+    for reg in [] if opts.no_ours else opts.regularisers:
+        o = sweep(lambda lam, reg=reg: run_ours(ours, lam, 2, reg), lambdas[0], f"ours {reg}")
+        if not opts.sweep_times:
+            o = (*o[:3], min(run_ours(ours, o[2], threads, reg)[1] for threads in (1, 2)))
+        best_ours[reg] = o
+    b = None
+    if not opts.no_bart:
+        b = sweep(bart_image, lambdas[1], "BART")
+        if not opts.sweep_times:
+            b = (*b[:3], min(bart_image(b[2], threads)[1] for threads in (1, 2)))
+    missing = ("-",) * 4
+    for reg, o in best_ours.items() or {"-": None}.items():
+        o_ssim, o_nrmse, o_lam, t_ours = (f"{o[0]:.4f}", f"{o[1]:.4f}", f"{o[2]:g}", o[3]) if o else missing
+        b_ssim, b_nrmse, b_lam, t_bart = (f"{b[0]:.4f}", f"{b[1]:.4f}", f"{b[2]:g}", b[3]) if b else missing
+        ratio = f"{t_ours / t_bart:.2f}" if o and b else "-"
+        t_o = f"{t_ours:.2f}" if o else "-"
+        t_b = f"{t_bart:.2f}" if b else "-"
+        name = label if o is None or opts.regularisers == ["wavelet"] else f"{label} ours={reg}"
+        print(
+            f"| {name} | {o_ssim} | {b_ssim} | {o_nrmse} | {b_nrmse} | {o_lam} | {b_lam} | "
+            f"{t_o} | {t_b} | {ratio} |",
+            flush=True,
+        )
 
 
 def peak_memory(nx: int, batch: int, slab: int) -> int:
@@ -217,6 +242,10 @@ def peak_memory(nx: int, batch: int, slab: int) -> int:
     return tuple(int(v) for v in out.split())
 
 
+def bart_version() -> str:
+    return subprocess.run(["bart", "version"], capture_output=True, text=True).stdout.strip()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one 2D slice, R = 4 and 8 only, no 3D")
@@ -227,8 +256,22 @@ def main(argv=None):
     parser.add_argument("--lam-ours", type=float, nargs="+", help=f"our lambdas (default {OUR_LAMBDAS})")
     parser.add_argument("--lam-bart", type=float, nargs="+", help=f"BART lambdas (default {BART_LAMBDAS})")
     parser.add_argument("--no-cs", action="store_true", help="only the memory measurement")
+    parser.add_argument(
+        "--regulariser",
+        nargs="+",
+        default=["wavelet"],
+        choices=("wavelet", "wavelet3d", "tv"),
+        help="our CS penalties to run, one table row each (default wavelet; wavelet3d is the 3D "
+        "wavelet over consecutive readout positions, 2D slices keep the 2D wavelet)",
+    )
+    parser.add_argument(
+        "--sweep-times", action="store_true", help="time = the best lambda's sweep run (no 1/2-thread reruns)"
+    )
+    parser.add_argument("--no-bart", action="store_true", help="run only ours (BART columns '-')")
+    parser.add_argument("--no-ours", action="store_true", help="run only BART (our columns '-')")
     args = parser.parse_args(argv)
-    if shutil.which("bart") is None:
+    args.regularisers = args.regulariser
+    if shutil.which("bart") is None and not args.no_bart:
         sys.exit("bart not found on PATH: install it (Debian: apt-get install bart) and rerun")
     if not LABELS.exists():
         sys.exit(f"{LABELS} not found: the benchmark needs ../shared/data/synthseg_label_maps")
@@ -237,7 +280,7 @@ def main(argv=None):
     print(
         f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
         f"RECONSTUDY_THREADS={os.environ.get('RECONSTUDY_THREADS')}; bart "
-        + subprocess.run(["bart", "version"], capture_output=True, text=True).stdout.strip()
+        + (bart_version() if shutil.which("bart") else "-")
     )
     print(
         "| case | SSIM ours | SSIM BART | NRMSE ours | NRMSE BART | lambda ours | lambda BART | "
@@ -248,9 +291,9 @@ def main(argv=None):
         if args.no_cs:
             pass
         elif not args.no_2d:
-            bench_2d(accels, Path(tmp), args.quick, lambdas)
+            bench_2d(accels, Path(tmp), args.quick, lambdas, args)
         if not (args.quick or args.no_3d or args.no_cs):
-            bench_3d(accels, Path(tmp), lambdas)
+            bench_3d(accels, Path(tmp), lambdas, args)
     if args.memory:
         print(
             "\n| nx (readout positions) | input k-space (MiB) | RSS before recon (MiB) "

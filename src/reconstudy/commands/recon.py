@@ -10,6 +10,7 @@ import numpy as np
 
 from reconstudy.io.nifti import save_image
 from reconstudy.recon import METHODS, reconstruct
+from reconstudy.recon.cs import REGULARISERS
 
 log = logging.getLogger("reconstudy")
 
@@ -27,6 +28,7 @@ EPILOG = """\
 examples:
   reconstudy mask --shape 192,160 --accel 8 --out m8.npy
   reconstudy recon --method cs --kspace sub-01_T1w.h5 --mask m8.npy --lam 0.004 --out cs_R8.nii.gz
+  reconstudy recon --method cs --regulariser wavelet3d --kspace sub-01_T1w.h5 --mask m8.npy --out cs3d.nii.gz
   reconstudy recon --method sense --kspace sub-01_T1w.h5 --out sense.nii.gz
 """
 
@@ -44,6 +46,13 @@ def register(subparsers) -> None:
     parser.add_argument("--lam", type=float, help="regularisation weight (sense: Tikhonov; cs: L1)")
     parser.add_argument("--iterations", type=int, help="maximum solver iterations")
     parser.add_argument("--tol", type=float, help="stopping tolerance")
+    parser.add_argument(
+        "--regulariser",
+        default="wavelet",
+        choices=REGULARISERS,
+        help="cs penalty: wavelet (2D per plane, default), wavelet3d (3D over consecutive readout "
+        "positions; 3D encodings only, multi-slice data keep the 2D wavelet) or tv",
+    )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda needs cupy")
     parser.add_argument("--out", required=True, help="output NIfTI (.nii or .nii.gz)")
     parser.set_defaults(func=run)
@@ -86,7 +95,13 @@ def run(args) -> int:
         kspace = apply_mask(kspace, args.mask)
     log.info("%s: R = %.3f, %s reconstruction", args.kspace, kspace.acceleration, args.method)
     image = reconstruct(
-        kspace, args.method, lam=args.lam, iterations=args.iterations, tol=args.tol, device=args.device
+        kspace,
+        args.method,
+        lam=args.lam,
+        iterations=args.iterations,
+        tol=args.tol,
+        device=args.device,
+        regulariser=args.regulariser,
     )
     magnitude = np.abs(image)
     # save_image takes (..., z, y, x): a leading echo axis becomes NIfTI's 4th axis.

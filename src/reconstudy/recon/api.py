@@ -17,7 +17,7 @@ import numpy as np
 from reconstudy.io.kspace import KSpace
 from reconstudy.progress import Progress
 from reconstudy.recon import coils, planes
-from reconstudy.recon.cs import cs_recon
+from reconstudy.recon.cs import REGULARISERS, cs_recon
 from reconstudy.recon.operators import SenseOp, to_centred, to_unshifted
 from reconstudy.recon.sense import cg_sense
 from reconstudy.recon.zerofill import zero_filled
@@ -80,7 +80,10 @@ def reconstruct(
         device: ``cpu`` or ``cuda`` (cupy; falls back to the CPU if cupy is missing).
         coil_maps: optional ``(coil, z, y, x)`` sensitivities; default estimated per plane.
         coil_method: ``espirit`` or ``lowres`` when maps are estimated.
-        regulariser: CS penalty, ``wavelet`` (L1, orthonormal Daubechies) or ``tv``.
+        regulariser: CS penalty, ``wavelet`` (L1, orthonormal Daubechies, 2D per plane),
+            ``wavelet3d`` (3D wavelet over each batch of consecutive readout positions; 3D
+            encodings only: a 2D (multi-slice) acquisition keeps the 2D wavelet, and batches of
+            fewer than ``2**levels`` planes fall back to it) or ``tv``.
         wavelet, levels: wavelet family and depth for the L1-wavelet penalty.
         seed: seed for the cycle-spinning shifts (results are deterministic given it).
 
@@ -95,6 +98,8 @@ def reconstruct(
     settings.update(
         {k: v for k, v in {"lam": lam, "iterations": iterations, "tol": tol}.items() if v is not None}
     )
+    if regulariser not in REGULARISERS:
+        raise ValueError(f"unknown CS regulariser {regulariser!r}; choose one of {', '.join(REGULARISERS)}")
     xp = array_module(device)
     data = kspace.data
     planes.finite_check(data, f"k-space of acquisition {kspace.acquisition!r}")
@@ -107,6 +112,10 @@ def reconstruct(
         raise ValueError(
             f"coil_maps must have shape (coil, z, y, x) = {(n_coil, *data.shape[2:])}, got {coil_maps.shape}"
         )
+    if regulariser == "wavelet3d" and layout.encoding != "3d":
+        # Multi-slice planes are separately excited slices, not samples of one smooth readout.
+        log.info("regulariser wavelet3d on a 2D (multi-slice) acquisition: using the 2D wavelet per slice")
+        regulariser = "wavelet"
     calib = planes.calibration_size(mask, layout)
     if coil_maps is None and min(calib) <= 6:
         raise ValueError(

@@ -104,22 +104,26 @@ def _take(x, axis, start, stop, step=1):
 
 
 class WaveletOp:
-    """Orthonormal periodic 2D wavelet transform of the last two axes (Mallat ordering).
+    """Orthonormal periodic separable wavelet transform of the last N axes (N = 2 or 3, Mallat ordering).
 
-    The coefficient array has the image's (padded) shape: after each level the approximation
-    sits in the top-left quadrant and is transformed again. Sizes are zero-padded to a multiple
-    of ``2**levels``; ``adjoint`` crops back, so ``adjoint(apply(x)) == x`` and ``apply`` is an
-    isometry.
+    The coefficient array has the image's (padded) shape: each level transforms every one of the
+    N axes of the current approximation block, which then sits in the low corner
+    ``[:m_1, ..., :m_N]`` (halved per level) and is transformed again. Each axis is zero-padded
+    to a multiple of ``2**levels``; ``adjoint`` crops back, so ``adjoint(apply(x)) == x`` and
+    ``apply`` is an isometry (a tensor product of orthonormal 1D transforms is orthonormal).
 
     Args:
-        shape: plane shape ``(n1, n2)``.
+        shape: shape of the transformed axes, ``(n1, n2)`` for planes or ``(n0, n1, n2)`` for a
+            3D block (the leading array axes, if any, are batch axes).
         wavelet: a PyWavelets orthogonal family name (``haar``, ``db2``, ``db4``, ...): only its
             filter coefficients are used.
-        levels: decomposition levels.
+        levels: decomposition levels (the same on every axis).
     """
 
     def __init__(self, shape, wavelet="db4", levels=4, xp=np):
-        self.shape, self.levels, self.xp = tuple(shape), int(levels), xp
+        self.shape, self.levels, self.xp = tuple(int(n) for n in shape), int(levels), xp
+        if len(self.shape) not in (2, 3):
+            raise ValueError(f"WaveletOp transforms 2 or 3 axes, got shape {shape}")
         block = 2**self.levels
         self.padded = tuple(-(-n // block) * block for n in self.shape)
         if min(self.padded) // block < 1:
@@ -131,6 +135,11 @@ class WaveletOp:
         n = len(self.low)
         self.high = [(-1) ** k * self.low[n - 1 - k] for k in range(n)]
         self.approx_shape = tuple(p // block for p in self.padded)
+        self.axes = tuple(range(-len(self.shape), 0))
+
+    def approx_index(self):
+        """Index of the unpenalised approximation band in a coefficient array."""
+        return (Ellipsis, *(slice(0, m) for m in self.approx_shape))
 
     def _analysis(self, x, axis):
         """One level along ``axis``: returns [low | high] of the same length."""
@@ -156,27 +165,33 @@ class WaveletOp:
         return out[_take(out, axis, 0, n)]
 
     def apply(self, x):
-        n1, n2 = self.shape
-        if (n1, n2) != self.padded:
-            pad = [(0, 0)] * (x.ndim - 2) + [(0, self.padded[0] - n1), (0, self.padded[1] - n2)]
+        if self.shape != self.padded:
+            pad = [(0, 0)] * (x.ndim - len(self.shape))
+            pad += [(0, p - n) for n, p in zip(self.shape, self.padded)]
             c = self.xp.pad(x, pad)
         else:
             c = x.copy()
-        m1, m2 = self.padded
+        sizes = self.padded
         for _ in range(self.levels):
-            block = c[..., :m1, :m2]
-            c[..., :m1, :m2] = self._analysis(self._analysis(block, -1), -2)
-            m1, m2 = m1 // 2, m2 // 2
+            index = (Ellipsis, *(slice(0, m) for m in sizes))
+            block = c[index]
+            for axis in reversed(self.axes):
+                block = self._analysis(block, axis)
+            c[index] = block
+            sizes = tuple(m // 2 for m in sizes)
         return c
 
     def adjoint(self, c):
         c = c.copy()
-        m1, m2 = self.approx_shape
+        sizes = self.approx_shape
         for _ in range(self.levels):
-            m1, m2 = 2 * m1, 2 * m2
-            block = c[..., :m1, :m2]
-            c[..., :m1, :m2] = self._synthesis(self._synthesis(block, -2), -1)
-        return c[..., : self.shape[0], : self.shape[1]]
+            sizes = tuple(2 * m for m in sizes)
+            index = (Ellipsis, *(slice(0, m) for m in sizes))
+            block = c[index]
+            for axis in self.axes:
+                block = self._synthesis(block, axis)
+            c[index] = block
+        return c[(Ellipsis, *(slice(0, n) for n in self.shape))]
 
 
 class FiniteDifferenceOp:
