@@ -65,3 +65,36 @@ def test_two_dimensional_encoding_is_refused(tmp_path, volume):
     two_d = KSpace(kspace.data, kspace.geometry, "T2w", encoding="2d")
     with pytest.raises(ValueError, match="3D-encoded"):
         dl_reconstruct(two_d, path)
+
+
+def test_espirit_varnet_without_cascades_equals_conventional_zero_filled(tmp_path, volume):
+    """With ESPIRiT maps and no cascades the VarNet is S^H F^H M y: the api's zero-filled image.
+
+    Pins the map layout (coil, z, y, x) -> planes and the whitening/scaling of both paths.
+    """
+    from reconstudy.recon.api import estimate_coil_maps, reconstruct
+    from reconstudy.sampling import calibration_box
+
+    kspace, _ = volume
+    mask = calibration_box((12, 14), 8)
+    mask[::2, ::3] = True
+    under = with_mask(kspace, mask)
+    maps = estimate_coil_maps(under)
+    path = tmp_path / "espirit0.pt"
+    save_model(path, VarNet(num_cascades=0, coil_maps="espirit"))
+    dl = dl_reconstruct(under, path, batch_planes=5, coil_maps=maps)
+    zf = reconstruct(under, "zf", coil_maps=maps)
+    np.testing.assert_allclose(dl, zf, rtol=1e-4, atol=1e-4 * np.abs(zf).max())
+    # Without maps given, they are estimated as the conventional methods estimate them.
+    np.testing.assert_allclose(dl_reconstruct(under, path, batch_planes=5), dl, rtol=1e-5, atol=1e-6)
+
+
+def test_espirit_varnet_needs_maps_of_the_kspace_shape():
+    model = VarNet(num_cascades=1, chans=2, num_pools=1, coil_maps="espirit")
+    kspace = torch.zeros(2, 3, 8, 8, dtype=torch.complex64)
+    with pytest.raises(ValueError, match="ESPIRiT coil maps"):
+        model(kspace, torch.ones(8, 8))
+    with pytest.raises(ValueError, match=r"\(2, 3, 8, 8\)"):
+        model(kspace, torch.ones(8, 8), torch.zeros(2, 2, 8, 8, dtype=torch.complex64))
+    with pytest.raises(ValueError, match="coil_maps must be one of"):
+        VarNet(coil_maps="lowres")

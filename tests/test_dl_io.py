@@ -34,7 +34,7 @@ def test_round_trip_and_manifest(saved):
     model, path = saved
     manifest = json.loads(manifest_path(path).read_text())
     assert manifest["sha256"] == sha256_of(path)
-    assert manifest["architecture"] == {"name": "VarNet", "config": SMALL}
+    assert manifest["architecture"] == {"name": "VarNet", "config": {**SMALL, "coil_maps": "network"}}
     assert manifest["validation"] == {"ssim": 0.9} and "train-dl" in manifest["retrain"]
     loaded, loaded_manifest = load_model(path)
     assert loaded_manifest == manifest and not loaded.training

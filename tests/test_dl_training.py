@@ -121,3 +121,25 @@ def test_superresolution_trains_on_centre_box_masks(tmp_path, volumes):
     result = train(cfg, volumes[:1], volumes[1:2], tmp_path, resume=False)
     assert result.best_epoch == 1 and "ssim_R4" in result.best_metrics
     assert type(result.model).__name__ == "SuperResolution"
+
+
+def test_espirit_varnet_trains_on_volumes_with_their_coil_maps(tmp_path):
+    """coil_maps: espirit -> the training volumes carry ESPIRiT maps and every batch feeds them."""
+    from reconstudy.recon.api import estimate_coil_maps
+    from reconstudy.training.data import calibration_only
+
+    cfg = config(
+        model=dict(num_cascades=2, chans=4, num_pools=2, coil_maps="espirit"),
+        calibration=8,
+        epochs=1,
+        accelerations=[2, 4],
+    )
+    assert cfg.coil_map_calibration() == 8 and config().coil_map_calibration() is None
+    kspace = synthetic_kspace((16, 20, 8), 3, seed=7)[0]
+    volumes = [training_volume(kspace, name="a", coil_map_calibration=8)] * 2
+    expected = np.moveaxis(estimate_coil_maps(calibration_only(kspace, 8)), -1, 0)
+    np.testing.assert_allclose(volumes[0].maps, expected, rtol=1e-6, atol=1e-7)
+    batch = PlaneSampler(volumes, line_mask, [4], batch_size=3, seed=0).batch(0, 0)
+    assert batch.maps.shape == batch.kspace.shape
+    result = train(cfg, volumes[:1], volumes[1:], tmp_path, resume=False)
+    assert result.model.needs_coil_maps and np.isfinite(result.best_metrics["ssim"])

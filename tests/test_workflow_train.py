@@ -3,6 +3,7 @@
 import json
 import re
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -107,7 +108,11 @@ def test_tiny_training_run_writes_model_and_manifest(workdir):
     config["acquisitions"] = ["T1w"]
     (workdir / "train.yaml").write_text(yaml.safe_dump(config))
     target = "results/sub-02/anat/sub-02_acq-R4_rec-dl_part-mag_T1w.nii.gz"
-    run_snakemake(workdir, target, "--cores", "2", "--configfile", str(workdir / "train.yaml"))
+    metrics = "results/group/metrics.tsv"
+    run_snakemake(workdir, target, metrics, "--cores", "2", "--configfile", str(workdir / "train.yaml"))
+    # The cohort table scores the test split only (every method), not the images trained on.
+    table = pd.read_csv(workdir / metrics, sep="\t", dtype={"subject": str})
+    assert set(table["subject"]) == {"02"} and {"zf", "dl"} <= set(table["rec"])
     model, manifest = load_model(workdir / "results/models/varnet_T1w.pt")
     assert manifest["architecture"]["config"]["num_cascades"] == 1
     subjects = manifest["data"]["subjects"]

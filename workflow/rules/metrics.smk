@@ -39,6 +39,9 @@ rule cohort_metrics:
         ),
     params:
         sheet=subjects[["subject", "group"]].to_dict("records"),
+        # With a VarNet trained on this cohort, only its test subjects are scored (every method,
+        # so the comparison stays paired): train and val images would flatter the network.
+        scored=split_subjects("test") if DL_TRAINED_ACQUISITIONS else None,
         methods=lambda wc: methods_paragraph(config, len(subjects)),
         simulated=config["simulate"],
     log:

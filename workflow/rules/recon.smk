@@ -61,6 +61,7 @@ if CONVENTIONAL:
 rule reconstruct_dl:
     input:
         raw=get_undersampled,
+        maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
         model=lambda wc: dl_model_path(wc.acq),  # train_helpers.smk: trained or shipped
     output:
         mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),

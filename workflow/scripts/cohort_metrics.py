@@ -9,11 +9,17 @@ configure_logging(snakemake.log[0])
 groups = pd.DataFrame(snakemake.params.sheet)
 table = pd.concat([pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in snakemake.input])
 table = groups.merge(table, on="subject", how="right")
+caption = "Image metrics of each reconstruction against the fully sampled reference, in the brain mask."
+scored = snakemake.params.scored
+if scored is not None:
+    # The workflow trained the VarNet on this cohort: keep the test split only.
+    table = table[table["subject"].isin(scored)]
+    caption += f" Test-split subjects only ({len(scored)}; the VarNet was trained on the others)."
 columns = ["subject", "group", "acq", "R", "rec", "psnr", "ssim", "nmse", "nrmse"]
 write_table(
     table[columns].sort_values(["acq", "rec", "R", "subject"]),
     snakemake.output.table,
-    caption="Image metrics of each reconstruction against the fully sampled reference, in the brain mask.",
+    caption=caption,
     units={"psnr": "dB", "ssim": "1", "nmse": "1", "nrmse": "1", "R": "acceleration factor"},
     methods=snakemake.params.methods,
     simulated=snakemake.params.simulated,

@@ -10,8 +10,13 @@ from reconstudy.recon.dl import dl_reconstruct
 configure_logging(snakemake.log[0])
 recon = snakemake.params.recon
 kspace = read_kspace(snakemake.input.raw)
+# The same coil maps as SENSE and CS (used by models with coil_maps: espirit).
 image = dl_reconstruct(
-    kspace, snakemake.input.model, device=recon["device"], batch_planes=recon["batch_planes"]
+    kspace,
+    snakemake.input.model,
+    device=recon["device"],
+    batch_planes=recon["batch_planes"],
+    coil_maps=np.load(snakemake.input.maps),
 )
 if image.shape[0] == 1:
     image = image[0]

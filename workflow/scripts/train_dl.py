@@ -33,7 +33,9 @@ for role, names in roles.items():
         path = snakemake.input[f"{role}_{subject}"]
         log.info("train_dl %s: reading %s subject %s from %s", acq, role, subject, path)
         kspaces.append(read_kspace(path))
-    volumes[role] = volumes_from_kspace(kspaces, [f"sub-{s}_{acq}" for s in names])
+    volumes[role] = volumes_from_kspace(
+        kspaces, [f"sub-{s}_{acq}" for s in names], coil_map_calibration=config.coil_map_calibration()
+    )
     log.info("train_dl %s: %d %s volume(s)", acq, len(volumes[role]), role)
 
 # The checkpoint folder is keyed by the run's config and subjects: a changed fold never resumes

@@ -233,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     roles = ("train", "val", "test") if evaluate else ("train", "val")
-    cohort = build_cohort(data, workers=args.workers, roles=roles)
+    cohort = build_cohort(
+        data, workers=args.workers, roles=roles, coil_map_calibration=train_config.coil_map_calibration()
+    )
     simulate_s = time.perf_counter() - started
     result = train(
         train_config,

@@ -99,11 +99,23 @@ def _cached_simulation(cache_dir, subject_id, group, anatomy, phantom, seed, acq
 
 
 def _simulate_job(job):
-    cache_dir, subject_id, group, anatomy, phantom, seed, acquisition = job
-    return _cached_simulation(cache_dir, subject_id, group, anatomy, phantom, seed, acquisition)
+    """One subject: ``(kspace, brain)`` for a test subject, its :class:`TrainingVolume` otherwise.
+
+    Training volumes (with their ESPIRiT maps, seconds per volume) are prepared in the worker,
+    so they are made in parallel too.
+    """
+    role, calibration, (cache_dir, subject_id, group, anatomy, phantom, seed, acquisition) = job
+    kspace, brain = _cached_simulation(cache_dir, subject_id, group, anatomy, phantom, seed, acquisition)
+    if role == "test":
+        return kspace, brain
+    return training_volume(
+        kspace, name=subject_id, group=anatomy, brain=brain, coil_map_calibration=calibration
+    )
 
 
-def build_cohort(data: dict, workers: int = 1, roles=("train", "val", "test")) -> Cohort:
+def build_cohort(
+    data: dict, workers: int = 1, roles=("train", "val", "test"), coil_map_calibration: int | None = None
+) -> Cohort:
     """Simulate the cohort described by the ``data`` section of a training config.
 
     Keys: ``train_anatomies``, ``test_anatomy``, ``train_subjects_per_anatomy``,
@@ -116,6 +128,9 @@ def build_cohort(data: dict, workers: int = 1, roles=("train", "val", "test")) -
             id, so the cohort does not depend on this).
         roles: which of ``train``, ``val``, ``test`` to simulate (e.g. only ``test`` to score a
             trained model again); the description still names every subject.
+        coil_map_calibration: estimate ESPIRiT maps for the training volumes from this central
+            calibration block (models with ``coil_maps="espirit"``; see
+            :meth:`reconstudy.training.loop.TrainConfig.coil_map_calibration`).
     """
     if data.get("source", "phantom") != "phantom":
         raise ValueError(f"data.source {data.get('source')!r} is not supported; use 'phantom'")
@@ -149,18 +164,19 @@ def build_cohort(data: dict, workers: int = 1, roles=("train", "val", "test")) -
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(min(int(workers), len(jobs))) as pool:
-            simulated = pool.imap(_simulate_job, [job[-1] for job in jobs])
+        # spawn, not fork: a forked child that runs BLAS (the ESPIRiT maps) can deadlock on the
+        # parent's BLAS thread pool (seen on the GPU machine: every worker hung).
+        with multiprocessing.get_context("spawn").Pool(min(int(workers), len(jobs))) as pool:
+            simulated = pool.imap(_simulate_job, [(job[0], coil_map_calibration, job[-1]) for job in jobs])
             results = list(simulated)
     else:
-        results = (_simulate_job(job[-1]) for job in jobs)
-    for (role, anatomy, group, job), (kspace, brain) in zip(jobs, results):
+        results = (_simulate_job((job[0], coil_map_calibration, job[-1])) for job in jobs)
+    for (role, anatomy, group, job), result in zip(jobs, results):
         subject_id = job[1]
         if role == "test":
-            cohort.test.append(HeldOutSubject(subject_id, anatomy, kspace, brain))
+            cohort.test.append(HeldOutSubject(subject_id, anatomy, *result))
         else:
-            volume = training_volume(kspace, name=subject_id, group=anatomy, brain=brain)
-            (cohort.train if role == "train" else cohort.val).append(volume)
+            (cohort.train if role == "train" else cohort.val).append(result)
         log.info(
             "cohort: %s %s (anatomy %d, %s) ready after %.1f s",
             role,

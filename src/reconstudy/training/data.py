@@ -32,6 +32,8 @@ class TrainingVolume:
         name: subject / acquisition label (for manifests and logs).
         group: a grouping key, e.g. the anatomy (label map) index used for hold-out folds.
         brain: optional boolean ``(x, z, y)`` mask for evaluation.
+        maps: optional complex64 ESPIRiT coil maps ``(x, coil, kz, ky)`` (image space per plane)
+            for models that take them (``VarNet(coil_maps="espirit")``).
     """
 
     planes: np.ndarray
@@ -40,6 +42,7 @@ class TrainingVolume:
     name: str = ""
     group: int = 0
     brain: np.ndarray | None = None
+    maps: np.ndarray | None = None
 
     @property
     def data_range(self) -> float:
@@ -64,6 +67,7 @@ def training_volume(
     brain: np.ndarray | None = None,
     name: str = "",
     group: int = 0,
+    coil_map_calibration: int | None = None,
 ) -> TrainingVolume:
     """Prepare one echo of a fully sampled :class:`KSpace` for training.
 
@@ -74,6 +78,9 @@ def training_volume(
             root-sum-of-squares of the fully sampled (prewhitened) coil images, the image a
             coil-map normalised reconstruction (SENSE, CS, the VarNet) estimates.
         brain: optional boolean ``(z, y, x)`` mask kept for evaluation.
+        coil_map_calibration: when given, ESPIRiT maps are estimated from the central
+            ``n x n`` (kz, ky) calibration block only, exactly as inference estimates them from an
+            undersampled acquisition with that calibration region.
     """
     if kspace.encoding != "3d":
         raise ValueError(
@@ -91,6 +98,9 @@ def training_volume(
         )
     scale = float(np.percentile(target, 99)) or 1.0
     to_planes = (2, 0, 1)  # (z, y, x) -> (x, z, y)
+    maps = None
+    if coil_map_calibration:
+        maps = plane_coil_maps(calibration_only(kspace, int(coil_map_calibration)))
     return TrainingVolume(
         planes=hybrid_planes(coil_kspace / scale),
         target=np.ascontiguousarray(np.transpose(target / scale, to_planes)).astype(np.float32),
@@ -100,7 +110,25 @@ def training_volume(
         brain=None
         if brain is None
         else np.ascontiguousarray(np.transpose(np.asarray(brain, bool), to_planes)),
+        maps=maps,
     )
+
+
+def calibration_only(kspace: KSpace, calibration: int) -> KSpace:
+    """A copy of ``kspace`` keeping only the centred ``calibration``-square (kz, ky) block."""
+    from reconstudy.sampling import calibration_box
+
+    box = calibration_box(kspace.sampling_mask.shape, calibration)
+    data = kspace.data * box[None, None, :, :, None]
+    return KSpace(data, kspace.geometry, kspace.acquisition, kspace.noise_covariance, box, kspace.encoding)
+
+
+def plane_coil_maps(kspace: KSpace, coil_method: str = "espirit") -> np.ndarray:
+    """Coil maps of the conventional reconstructions as ``(x, coil, z, y)`` planes."""
+    from reconstudy.recon.api import estimate_coil_maps
+
+    maps = estimate_coil_maps(kspace, coil_method=coil_method)  # (coil, z, y, x)
+    return np.ascontiguousarray(np.transpose(maps, (3, 0, 1, 2))).astype(np.complex64)
 
 
 def sampling_mask_function(pattern: str = "poisson", calibration: int = 12) -> MaskFunction:
@@ -170,6 +198,7 @@ class Batch:
     mask: np.ndarray  # float32 (B, 1, kz, ky)
     target: np.ndarray  # float32 (B, kz, ky)
     data_range: np.ndarray  # float32 (B,)
+    maps: np.ndarray | None = None  # complex64 (B, coil, z, y) for models that take coil maps
 
 
 class PlaneSampler:
@@ -229,4 +258,5 @@ class PlaneSampler:
             mask=masks[:, None],
             target=volume.target[xs],
             data_range=np.full(len(xs), volume.data_range, dtype=np.float32),
+            maps=None if volume.maps is None else volume.maps[xs],
         )

@@ -68,6 +68,12 @@ class TrainConfig:
     grad_clip: float = 1.0
     mask_bank: int = 0  # > 0: draw training masks from this many pre-drawn masks per R (fast on GPU)
 
+    def coil_map_calibration(self) -> int | None:
+        """Calibration width for the training volumes' ESPIRiT maps, or None when the model makes its own."""
+        if self.architecture == "VarNet" and self.model.get("coil_maps") == "espirit":
+            return int(self.calibration)
+        return None
+
     def mask_function(self):
         if self.architecture == "SuperResolution":
             factor = int(self.model.get("factor", 2))
@@ -98,9 +104,12 @@ def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) ->
 
 
 def _to_device(batch: Batch, device: torch.device):
+    """``(inputs, target, data_range)``: ``inputs`` are the model's positional arguments."""
+    inputs = [torch.as_tensor(batch.kspace, device=device), torch.as_tensor(batch.mask, device=device)]
+    if batch.maps is not None:
+        inputs.append(torch.as_tensor(batch.maps, device=device))
     return (
-        torch.as_tensor(batch.kspace, device=device),
-        torch.as_tensor(batch.mask, device=device),
+        inputs,
         torch.as_tensor(batch.target, device=device),
         torch.as_tensor(batch.data_range, device=device),
     )
@@ -113,8 +122,8 @@ def evaluate(model: nn.Module, batches: list[Batch], device: torch.device) -> di
     l1s = []
     with torch.no_grad():
         for batch, accel in batches:
-            kspace, mask, target, data_range = _to_device(batch, device)
-            magnitude = model(kspace, mask).abs()
+            inputs, target, data_range = _to_device(batch, device)
+            magnitude = model(*inputs).abs()
             ssim = ssim_2d(magnitude, target, data_range)
             per_r.setdefault(f"ssim_R{accel:g}", []).extend(ssim.cpu().tolist())
             l1s.extend(((magnitude - target).abs().mean(dim=(1, 2)) / data_range).cpu().tolist())
@@ -220,10 +229,10 @@ def train(
             fraction = 0.0 if budget_s is None else elapsed() / budget_s
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(config, epoch * config.steps_per_epoch + step, fraction)
-            kspace, mask, target, data_range = _to_device(sampler.batch(epoch, step), device)
+            inputs, target, data_range = _to_device(sampler.batch(epoch, step), device)
             optimiser.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                output = model(kspace, mask)
+                output = model(*inputs)
             loss, parts = reconstruction_loss(
                 output, target, data_range, config.l1_weight, config.ssim_weight
             )

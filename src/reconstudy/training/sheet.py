@@ -74,6 +74,7 @@ def volumes_from_kspace(
     kspaces: Sequence[KSpace],
     names: Sequence[str] | None = None,
     echoes: str | Sequence[int] = "all",
+    coil_map_calibration: int | None = None,
 ) -> list[TrainingVolume]:
     """Training volumes from fully sampled k-space (measured or simulated), one per echo.
 
@@ -86,6 +87,8 @@ def volumes_from_kspace(
         names: a label per k-space (default ``vol<i>``); volumes are named ``<name>`` or
             ``<name>_echo<e>`` for multi-echo data.
         echoes: ``"all"`` or the echo indices to use (each must exist in every k-space).
+        coil_map_calibration: ESPIRiT maps from this central calibration block for models that
+            take coil maps (see :func:`~reconstudy.training.data.training_volume`).
 
     Returns:
         The volumes; ``group`` is the index of the k-space they came from.
@@ -104,5 +107,9 @@ def volumes_from_kspace(
             if not 0 <= int(echo) < n_echo:
                 raise ValueError(f"{name}: echo {echo} does not exist; the k-space has {n_echo} echo(es)")
             label = name if n_echo == 1 else f"{name}_echo{int(echo)}"
-            volumes.append(training_volume(kspace, echo=int(echo), name=label, group=index))
+            volumes.append(
+                training_volume(
+                    kspace, echo=int(echo), name=label, group=index, coil_map_calibration=coil_map_calibration
+                )
+            )
     return volumes

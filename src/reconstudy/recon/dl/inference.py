@@ -57,15 +57,22 @@ def reconstruct_planes(
     device="cpu",
     batch_planes: int = 8,
     progress: Progress | None = None,
+    maps: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``model`` over ``planes (n, coil, kz, ky)`` in batches; return images ``(n, kz, ky)``."""
+    """Run ``model`` over ``planes (n, coil, kz, ky)`` in batches; return images ``(n, kz, ky)``.
+
+    ``maps`` ``(n, coil, z, y)``: coil maps per plane, for models that take them.
+    """
     device = torch.device(device)
     mask_t = torch.as_tensor(np.asarray(mask, dtype=np.float32), device=device)
     out = np.empty((planes.shape[0], *planes.shape[-2:]), dtype=np.complex64)
     with torch.inference_mode():
         for start in range(0, planes.shape[0], batch_planes):
             batch = torch.as_tensor(planes[start : start + batch_planes], device=device)
-            out[start : start + batch.shape[0]] = model(batch, mask_t).cpu().numpy()
+            inputs = [batch, mask_t]
+            if maps is not None:
+                inputs.append(torch.as_tensor(maps[start : start + batch_planes], device=device))
+            out[start : start + batch.shape[0]] = model(*inputs).cpu().numpy()
             if progress is not None:
                 progress.advance(batch.shape[0])
     return out
@@ -77,6 +84,7 @@ def dl_reconstruct(
     device: str = "cpu",
     batch_planes: int = 8,
     model: nn.Module | None = None,
+    coil_maps: np.ndarray | None = None,
 ) -> np.ndarray:
     """Reconstruct undersampled (VarNet) or low-resolution (SuperResolution) k-space.
 
@@ -87,6 +95,10 @@ def dl_reconstruct(
         device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"``...).
         batch_planes: readout positions per network call; bounds the memory.
         model: an already loaded model (used by training-time validation).
+        coil_maps: ``(coil, z, y, x)`` maps from :func:`reconstudy.recon.api.estimate_coil_maps`
+            for models that take coil maps (e.g. the workflow's maps of this acquisition); by
+            default estimated here from the calibration region, as the conventional methods do.
+            Ignored by models that estimate their own.
 
     Returns:
         complex64 image ``(echo, z, y, x)`` on the k-space's matrix.
@@ -102,13 +114,25 @@ def dl_reconstruct(
         model, _ = load_model(model_path, device=device)
     model = model.to(device).eval()
     mask = kspace.sampling_mask
-    n_echo, _, nz, ny, nx = kspace.data.shape
+    n_echo, n_coil, nz, ny, nx = kspace.data.shape
+    plane_maps = None
+    if getattr(model, "needs_coil_maps", False):
+        if coil_maps is None:
+            from reconstudy.recon.api import estimate_coil_maps
+
+            coil_maps = estimate_coil_maps(kspace)
+        if coil_maps.shape != (n_coil, nz, ny, nx):
+            raise ValueError(
+                f"coil maps must have shape (coil, z, y, x) = {(n_coil, nz, ny, nx)} for "
+                f"{kspace.acquisition}, got {coil_maps.shape}"
+            )
+        plane_maps = np.ascontiguousarray(np.moveaxis(coil_maps, -1, 0)).astype(np.complex64)
     image = np.empty((n_echo, nz, ny, nx), dtype=np.complex64)
     progress = Progress(n_echo * nx, label=f"DL reconstruction {kspace.acquisition}", unit="plane")
     for echo in range(n_echo):
         acquired = prewhiten(kspace.data[echo], kspace.noise_covariance) * mask[None, :, :, None]
         scale = volume_scale(acquired)
         planes = hybrid_planes(acquired / scale)
-        recon = reconstruct_planes(model, planes, mask, device, batch_planes, progress)
+        recon = reconstruct_planes(model, planes, mask, device, batch_planes, progress, plane_maps)
         image[echo] = np.moveaxis(recon, 0, -1) * scale
     return image
