@@ -41,6 +41,12 @@ def test_hand_computed_anova_and_tukey():
     # MS_err = 1/3, n = 3 -> se = 1/3; c0 vs c2 differ by 2 -> q = 6
     assert tukey.loc[("c0", "c2"), "q"] == pytest.approx(6)
     assert tukey.loc[("c0", "c2"), "p_adj"] == pytest.approx(stats.studentized_range.sf(6, 3, 4))
+    # the test's name is in 'test', so a reconstruction column called 'method' survives joins
+    paired = posthoc_paired(long_from([[1, 2, 4], [2, 3, 5], [3, 5, 4]]), dv="y", within="c", subject="s")
+    anova = rm_anova(df, dv="y", within="c", subject="s")
+    for table, name in ((anova, "rm-anova"), (tukey, "tukey-hsd-within")):
+        assert set(table["test"]) == {name} and "method" not in table.columns
+    assert set(paired["test"]) == {"paired-t"} and "method" not in paired.columns
 
 
 def test_rm_anova_matches_statsmodels_and_pingouin():

@@ -55,7 +55,7 @@ def test_exact_with_ties_and_zeros_matches_full_enumeration(seed):
     x, y = rng.integers(1, 6, 12), rng.integers(1, 6, 12)  # Likert scores: ties and zeros
     for alternative in ("two-sided", "greater", "less"):
         ours = wilcoxon_signed_rank(x, y, alternative=alternative)
-        assert ours["method"] == "wilcoxon-exact"
+        assert ours["test"] == "wilcoxon-exact" and "method" not in ours
         assert ours["p"] == pytest.approx(brute_force_p(x - y, alternative), abs=1e-12)
     # scipy's default for n <= 13 with ties is an exhaustive permutation test: the same null
     assert wilcoxon_signed_rank(x, y)["p"] == pytest.approx(stats.wilcoxon(x, y).pvalue, abs=1e-12)
@@ -104,6 +104,7 @@ def test_paired_ttest_matches_scipy():
     assert ours["t"] == pytest.approx(ref.statistic)
     assert ours["p"] == pytest.approx(ref.pvalue)
     assert (ours["ci_low"], ours["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert ours["test"] == "paired-t" and "method" not in ours
     assert ours["cohen_dz"] == pytest.approx(np.mean(x - y) / np.std(x - y, ddof=1))
 
 
@@ -159,6 +160,8 @@ def test_compare_to_reference_per_reader_and_pooled():
     assert len(pooled) == 2 and set(pooled["n_pairs"]) == {45}
     assert pooled["p_adj"].to_numpy() == pytest.approx(multipletests(pooled["p"], method="fdr_bh")[1])
     assert (pooled.set_index("method").loc["DL R=12", "effect_r"]) < 0
+    # the condition column 'method' holds the reconstructions; the test's name is in 'test'
+    assert set(pooled["test"]) == {"wilcoxon-exact"} and set(pooled["method"]) == {"DL R=6", "DL R=12"}
 
 
 def test_ttests_with_bh_match_pingouin():

@@ -6,12 +6,18 @@ import pytest
 
 from reconstudy.io.nifti import save_image
 from reconstudy.segment.biomarkers import classify_lesions
-from reconstudy.segment.volumes import TIV
-from reconstudy.studies.features import feature_columns, volume_features
-from reconstudy.studies.figures import feature_importances, metric_boxplots, prediction_scores
+from reconstudy.segment.volumes import STRUCTURE_COLUMNS, TIV
+from reconstudy.stats import importance_differences, summarise
+from reconstudy.studies.features import feature_columns, segmentation_features, volume_features
+from reconstudy.studies.figures import (
+    feature_importances,
+    importance_differences_plot,
+    metric_boxplots,
+    prediction_scores,
+)
 from reconstudy.studies.lesion_reading import consensus_from_truth, simulate_lesion_ratings
 from reconstudy.studies.methods import study_methods_paragraph
-from reconstudy.studies.plan import chunk_ranges, reading_cases
+from reconstudy.studies.plan import chunk_ranges, prediction_sources, reading_cases, source_id
 
 
 def test_chunks_cover_every_repetition_once():
@@ -186,4 +192,112 @@ def test_methods_paragraph_names_enabled_blocks_only():
     assert "3 SIMULATED readers" in text and "Wilcoxon" in text
     assert "random forest" not in text
     config["studies"]["prediction"] = {"enabled": True, "repetitions": 1000}
-    assert "repeated 1000 times" in study_methods_paragraph(config, 5)
+    text = study_methods_paragraph(config, 5)
+    assert "repeated 1000 times" in text and "segmentation of the fully sampled reference" in text
+    assert "upper bound" in text and "bootstrap (2000 samples)" in text
+
+
+SEGMENTED = [("1", "sense"), ("4", "cs"), ("4", "dl"), ("8", "cs"), ("8", "dl")]
+
+
+def test_prediction_sources_follow_the_segmentation():
+    every = prediction_sources(truth=True, recons=None, segmented=SEGMENTED)
+    assert [s["id"] for s in every] == ["reference", "R4_cs", "R4_dl", "R8_cs", "R8_dl", "truth"]
+    assert every[0]["label"] == "Reference (SENSE R=1)" and every[3]["label"] == "CS R=8"
+    assert every[-1] == {
+        "id": "truth",
+        "label": "Phantom truth (upper bound)",
+        "kind": "truth",
+        "R": None,
+        "rec": None,
+    }
+    chosen = prediction_sources(
+        truth=False, recons=[{"rec": "dl", "R": 8}, {"rec": "cs", "R": 8}], segmented=SEGMENTED
+    )
+    assert [(s["id"], s["R"], s["rec"]) for s in chosen] == [
+        ("reference", 1.0, "sense"),
+        ("R8_dl", 8.0, "dl"),
+        ("R8_cs", 8.0, "cs"),
+    ]
+    assert [s["id"] for s in prediction_sources(truth=True, recons=[], segmented=SEGMENTED)] == ["truth"]
+    assert [s["id"] for s in prediction_sources(truth=True, recons=None, segmented=[])] == ["truth"]
+    assert source_id("2.5", "cs") == "R2.5_cs" and source_id(1, "sense") == "reference"
+    with pytest.raises(ValueError, match=r"recons\[0\]: zf at R=4 is not segmented.*segmentation.recons"):
+        prediction_sources(truth=True, recons=[{"rec": "zf", "R": 4}], segmented=SEGMENTED)
+    with pytest.raises(ValueError, match="listed twice"):
+        prediction_sources(
+            truth=True, recons=[{"rec": "cs", "R": 4}, {"rec": "cs", "R": 4.0}], segmented=SEGMENTED
+        )
+    with pytest.raises(ValueError, match="nothing to predict from"):
+        prediction_sources(truth=False, recons=None, segmented=[])
+
+
+def volume_table(subject, images):
+    """A per-subject table as the segment rule writes it: truth row, then one row per image."""
+    rows = [{"subject": subject, "R": np.nan, "rec": "truth", "image": "truth"}]
+    rows += [{"subject": subject, "R": float(R), "rec": rec, "image": f"R{R} {rec}"} for R, rec in images]
+    table = pd.DataFrame(rows)
+    for k, column in enumerate([TIV, *STRUCTURE_COLUMNS]):
+        table[column] = 1000.0 * (k + 1) + np.arange(len(rows))  # row i of structure k: 1000 (k + 1) + i
+    return table
+
+
+def test_segmentation_features_pick_one_image_per_subject(tmp_path):
+    sheet = pd.DataFrame(
+        {"subject": ["01", "02"], "group": ["control", "impaired"], "age": [60, 70], "sex": ["F", "M"]}
+    )
+    path = tmp_path / "sub-02_segvolumes.tsv"
+    volume_table("02", SEGMENTED).to_csv(path, sep="\t", index=False)
+    tables = {"01": volume_table("01", SEGMENTED), "02": path}
+    table = segmentation_features(tables, sheet, R=8, rec="cs", source="R8_cs")
+    assert list(table.columns[:5]) == ["subject", "source", "group", "age", "sex"]
+    assert list(table["subject"]) == ["01", "02"] and set(table["source"]) == {"R8_cs"}
+    assert (
+        table["left hippocampus"].tolist()
+        == [1000.0 * (2 + STRUCTURE_COLUMNS.index("left hippocampus")) + 4] * 2
+    )
+    assert (table["sex"].tolist(), table["group"].tolist()) == ([0, 1], ["control", "impaired"])
+    reference = segmentation_features(tables, sheet, R=1, rec="sense", source="reference")
+    assert reference[TIV].tolist() == [1001.0, 1001.0]  # row 1: the reference after the truth row
+    assert set(feature_columns()) <= set(table.columns)
+    with pytest.raises(ValueError, match=r"sub-02_segvolumes.tsv has 0 rows for R=4 rec=zf"):
+        segmentation_features(tables, sheet, R=4, rec="zf", source="R4_zf")
+    with pytest.raises(ValueError, match="lacks columns"):
+        segmentation_features(
+            {"01": volume_table("01", SEGMENTED).drop(columns=TIV)}, sheet, R=1, rec="sense", source="x"
+        )
+    with pytest.raises(ValueError, match="subject 03 is not in the sheet"):
+        segmentation_features({"03": volume_table("03", SEGMENTED)}, sheet, R=1, rec="sense", source="x")
+
+
+def test_prediction_figures_per_source():
+    rng = np.random.default_rng(0)
+    sources = {"reference": (None, 1.0, "sense"), "R8_cs": (-0.1, 8.0, "cs"), "truth": (0.05, None, None)}
+    rows = []
+    for source, (shift, _, _) in sources.items():
+        for r in range(20):
+            rows += [
+                {"source": source, "repetition": r, "metric": m, "feature": "", "value": 0.8 + (shift or 0)}
+                for m in ("accuracy", "balanced_accuracy")
+            ]
+            rows += [
+                {"source": source, "repetition": r, "metric": "importance", "feature": f,
+                 "value": v + (shift or 0) * (f == "left hippocampus") + rng.normal(0, 0.01)}
+                for f, v in (("left hippocampus", 0.4), ("age", 0.3), ("sex", 0.1))
+            ]  # fmt: skip
+    runs = pd.DataFrame(rows).assign(seed=1)
+    labels = {"reference": "Reference (SENSE R=1)", "R8_cs": "CS R=8", "truth": "Phantom truth (upper bound)"}
+    fig = prediction_scores(runs, order=list(sources), labels=labels, simulated=True)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][1] == "CS R=8"
+    summary = pd.concat([summarise(runs[runs.source == s]).assign(source=s) for s in sources])
+    meta = pd.DataFrame([{"source": s, "R": R, "rec": rec} for s, (_, R, rec) in sources.items()])
+    diffs = meta.merge(importance_differences(runs, reference="reference", n_boot=200), on="source")
+    fig = importance_differences_plot(summary, diffs, reference="reference", labels=labels, simulated=True)
+    assert len(fig.axes) == 2 and "SIMULATED" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["left hippocampus", "age", "sex"]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == [
+        "CS R=8",
+        "Phantom truth (upper bound)",
+    ]
+    with pytest.raises(ValueError, match="no importance rows of the reference"):
+        importance_differences_plot(summary, diffs, reference="dl")

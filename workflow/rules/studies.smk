@@ -1,6 +1,7 @@
 # Study-level evidence of the seed studies (config/studies/*.yaml): simulated readers and their
 # statistics (seed 000), metric statistics over methods (seed 004 Fig. 3), QSM map errors and
-# lesion-wise simulated raters (seed 003), chunked random-forest prediction (seed 004 Fig. 6).
+# lesion-wise simulated raters (seed 003), chunked random-forest prediction per reconstruction's
+# segmentation (seed 004 Fig. 6).
 # Every block is off unless config["studies"][<block>]["enabled"]; with all off (the default
 # config) this file adds no job. Rules are thin: the work is in reconstudy.stats,
 # reconstudy.readers and reconstudy.studies; helpers are in study_helpers.smk (not common.smk).
@@ -283,20 +284,23 @@ rule study_qsm_cohort:
         "../scripts/study_qsm_cohort.py"
 
 
-# --- seed 004 Fig. 6: diagnosis prediction, repetitions in chunks --------------------------------
+# --- seed 004 Fig. 6: diagnosis prediction per reconstruction, repetitions in chunks -------------
+# One features job (every source), one job per chunk of repetitions (every source, same seeds, so
+# the sources' results are paired by repetition), one gather job (tables and figures).
 
 
 rule study_prediction_features:
     input:
-        labels=expand(truth_path("{subject}", "dseg"), subject=PREDICTION_SUBJECTS),
+        unpack(study_prediction_inputs),
     output:
         report(
-            f"{STUDY}/prediction/features_truth.tsv",
+            f"{STUDY}/prediction/features.tsv",
             caption="../report/study_prediction_features.rst",
             category="Study: prediction",
         ),
     params:
         subjects=PREDICTION_SUBJECTS,
+        sources=PREDICTION_SOURCES,
         sheet=subjects.reindex(columns=["subject", "group", "age", "sex"]).to_dict("records"),
         simulated=config["simulate"],
     log:
@@ -313,11 +317,12 @@ rule study_prediction_features:
 
 rule study_prediction_chunk:
     input:
-        f"{STUDY}/prediction/features_truth.tsv",
+        f"{STUDY}/prediction/features.tsv",
     output:
-        f"{STUDY}/prediction/chunks/truth_chunk-{{chunk}}.tsv",
+        f"{STUDY}/prediction/chunks/chunk-{{chunk}}.tsv",
     params:
         reps=lambda wc: PREDICTION_CHUNKS[int(wc.chunk)],
+        sources=[source["id"] for source in PREDICTION_SOURCES],
         seed=config["seed"],
         positive=STUDY_PREDICTION.get("positive", "group == impaired"),
         folds=STUDY_PREDICTION.get("folds", 10),
@@ -327,7 +332,7 @@ rule study_prediction_chunk:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wc: 10 + 2 * (PREDICTION_CHUNKS[int(wc.chunk)][1] - PREDICTION_CHUNKS[int(wc.chunk)][0]),
+        runtime=prediction_chunk_runtime,
     conda:
         "../../envs/reconstudy.yaml"
     script:
@@ -336,12 +341,22 @@ rule study_prediction_chunk:
 
 rule study_prediction_gather:
     input:
-        expand(f"{STUDY}/prediction/chunks/truth_chunk-{{chunk}}.tsv", chunk=range(len(PREDICTION_CHUNKS))),
+        expand(f"{STUDY}/prediction/chunks/chunk-{{chunk}}.tsv", chunk=range(len(PREDICTION_CHUNKS))),
     output:
         runs=f"{STUDY}/prediction/runs.tsv",
         summary=report(
             f"{STUDY}/tables/prediction_summary.tsv",
             caption="../report/study_prediction_summary.rst",
+            category="Study: prediction",
+        ),
+        table=report(
+            f"{STUDY}/tables/prediction_scores.tsv",
+            caption="../report/study_prediction_score_table.rst",
+            category="Study: prediction",
+        ),
+        differences=report(
+            f"{STUDY}/tables/prediction_importance_differences.tsv",
+            caption="../report/study_prediction_differences.rst",
             category="Study: prediction",
         ),
         scores=report(
@@ -358,6 +373,10 @@ rule study_prediction_gather:
         importance_pdf=f"{STUDY}/figures/prediction_importance.pdf",
     params:
         repetitions=STUDY_PREDICTION.get("repetitions", 1000),
+        sources=PREDICTION_SOURCES,
+        reference=PREDICTION_REFERENCE,
+        n_boot=STUDY_PREDICTION.get("n_boot", 2000),
+        seed=config["seed"],
         simulated=config["simulate"],
         methods=lambda wc: study_methods_paragraph(config, len(subjects)),
     log:

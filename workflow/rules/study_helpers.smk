@@ -1,7 +1,7 @@
 # Helpers of workflow/rules/studies.smk: study config blocks, targets and input functions.
 # Kept apart from common.smk so the study rules stay optional and self-contained.
 from reconstudy.studies.methods import study_methods_paragraph
-from reconstudy.studies.plan import chunk_ranges, reading_cases
+from reconstudy.studies.plan import chunk_ranges, prediction_sources, reading_cases
 
 STUDIES = config.get("studies") or {}
 STUDY = f"{RESULTS}/study"
@@ -41,18 +41,49 @@ if STUDY_QSM.get("enabled") and STUDY_QSM_REFERENCE not in QSM_RECONS:
 PREDICTION_SUBJECTS = [
     s for s in subjects.index if subjects.loc[s, "group"] in STUDY_PREDICTION.get("groups", [])
 ]
+PREDICTION_SOURCES = []
 if STUDY_PREDICTION.get("enabled"):
-    # source 'truth' reads the phantom's label maps, which only simulated subjects have
+    # Feature sources: the reference's and each chosen recon's segmentation (rule segment), and
+    # the phantom's true labels (the upper bound). All run in the same chunk jobs with one seed.
+    try:
+        PREDICTION_SOURCES = prediction_sources(
+            truth=STUDY_PREDICTION.get("truth", True),
+            recons=STUDY_PREDICTION.get("recons"),
+            segmented=SEGMENT_IMAGES if SEGMENT_ENABLED else [],
+        )
+    except ValueError as err:
+        raise ConfigError(f"config: key {err}") from None
     measured = [s for s in PREDICTION_SUBJECTS if not all(is_simulated(s, acq) for acq in ACQUISITIONS)]
-    if measured:
+    if measured and STUDY_PREDICTION.get("truth", True):
         raise ConfigError(
-            f"config: key studies.prediction.source: 'truth' needs simulated subjects, but {measured} have "
-            "measured raw data; segmentation-based volumes are not wired into the workflow yet"
+            f"config: key studies.prediction.truth: the phantom truth needs simulated subjects, but {measured} "
+            "have measured raw data; set studies.prediction.truth: false (segmentation volumes only)"
         )
     if not PREDICTION_SUBJECTS:
         raise ConfigError(
             f"config: key studies.prediction.groups: no subject of the sheet is in {STUDY_PREDICTION['groups']}"
         )
+# Differences are taken against the first source: the reference's segmentation (or the truth alone).
+PREDICTION_REFERENCE = PREDICTION_SOURCES[0]["id"] if PREDICTION_SOURCES else None
+
+
+def prediction_chunk_runtime(wildcards):
+    """Minutes for one chunk: 1 per repetition and source, generous (OASIS-1's 400 subjects: ~4 s)."""
+    start, stop = PREDICTION_CHUNKS[int(wildcards.chunk)]
+    return 10 + len(PREDICTION_SOURCES) * (stop - start)
+
+
+def study_prediction_inputs(wildcards):
+    """True label maps (truth source) and per-subject segmentation volume tables (recon sources)."""
+    kinds = {source["kind"] for source in PREDICTION_SOURCES}
+    inputs = {}
+    if "truth" in kinds:
+        inputs["labels"] = [truth_path(s, "dseg") for s in PREDICTION_SUBJECTS]
+    if "segmentation" in kinds:
+        inputs["volumes"] = [
+            bids(RESULTS, s, "segvolumes", datatype="metrics", ext=".tsv") for s in PREDICTION_SUBJECTS
+        ]
+    return inputs
 
 
 wildcard_constraints:
@@ -82,7 +113,9 @@ def study_outputs():
     if STUDY_PREDICTION.get("enabled"):
         targets += [
             f"{STUDY}/tables/prediction_summary.tsv",
+            f"{STUDY}/tables/prediction_scores.tsv",
             f"{STUDY}/figures/prediction_scores.png",
+            f"{STUDY}/tables/prediction_importance_differences.tsv",
             f"{STUDY}/figures/prediction_importance.png",
         ]
     return targets

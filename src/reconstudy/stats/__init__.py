@@ -12,6 +12,7 @@ from reconstudy.stats.features import design_from_table, encode_categories, posi
 from reconstudy.stats.multiple import adjust_pvalues
 from reconstudy.stats.paired import compare_to_reference, paired_ttest, wilcoxon_signed_rank
 from reconstudy.stats.prediction import gather, run_repetitions, summarise
+from reconstudy.stats.prediction_compare import importance_differences, score_table
 from reconstudy.stats.tables import write_table
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "diagnostic_table",
     "encode_categories",
     "gather",
+    "importance_differences",
     "kappa_from_table",
     "kappa_table",
     "map_errors",
@@ -35,6 +37,7 @@ __all__ = [
     "roi_differences",
     "roi_means",
     "run_repetitions",
+    "score_table",
     "sensitivity_specificity",
     "summarise",
     "wilcoxon_signed_rank",

@@ -93,7 +93,7 @@ def rm_anova(
     Returns:
         one row: source, n_subjects, n_levels, ss, ss_error, df1, df2, ms, ms_error, F, p,
         eps_gg, p_gg, partial_eta2 (SS_cond / (SS_cond + SS_err)), ges (generalised eta squared,
-        SS_cond / (SS_cond + SS_subj + SS_err)), method.
+        SS_cond / (SS_cond + SS_subj + SS_err)), test.
 
     References:
         Greenhouse SW, Geisser S. On methods in the analysis of profile data. Psychometrika
@@ -126,7 +126,7 @@ def rm_anova(
                 "p_gg": stats.f.sf(f, s["df_cond"] * eps, s["df_err"] * eps),
                 "partial_eta2": s["ss_cond"] / (s["ss_cond"] + s["ss_err"]),
                 "ges": s["ss_cond"] / (s["ss_cond"] + s["ss_subj"] + s["ss_err"]),
-                "method": "rm-anova",
+                "test": "rm-anova",
             }
         ]
     )
@@ -159,7 +159,7 @@ def posthoc_tukey(
 
     Returns:
         one row per pair: level_a, level_b, mean_a, mean_b, diff (b - a, as statsmodels),
-        se, q, df, p_adj, ci_low, ci_high, reject, method.
+        se, q, df, p_adj, ci_low, ci_high, reject, test.
 
     References:
         Tukey JW. The problem of multiple comparisons. Princeton 1953 (unpublished notes);
@@ -198,7 +198,7 @@ def posthoc_tukey(
                 "ci_low": diff - q_crit * se,
                 "ci_high": diff + q_crit * se,
                 "reject": p < alpha,
-                "method": f"tukey-hsd-{error}",
+                "test": f"tukey-hsd-{error}",
             }
         )
     return pd.DataFrame(rows)

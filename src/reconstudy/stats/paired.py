@@ -77,7 +77,7 @@ def wilcoxon_signed_rank(
 
     Returns:
         dict with n_pairs, n (non-zero differences), w_plus, w_minus, statistic (min of the two
-        for two-sided tests, else w_plus, as scipy), z, p, method, effect_r (= z / sqrt(n),
+        for two-sided tests, else w_plus, as scipy), z, p, test, effect_r (= z / sqrt(n),
         Rosenthal 1991), rank_biserial ((w_plus - w_minus) / (w_plus + w_minus), Kerby 2014),
         median_diff.
 
@@ -139,7 +139,7 @@ def wilcoxon_signed_rank(
         "statistic": float(statistic),
         "z": float(z),
         "p": float(p),
-        "method": f"wilcoxon-{method}",
+        "test": f"wilcoxon-{method}",
         "alternative": alternative,
         "effect_r": float(z / np.sqrt(n)),
         "rank_biserial": float((w_plus - w_minus) / (w_plus + w_minus)),
@@ -154,7 +154,7 @@ def paired_ttest(x, y, *, alpha: float = 0.05, alternative: str = "two-sided") -
 
     Returns:
         dict with n, mean_x, mean_y, mean_diff, sd_diff, t, df, p, ci_low, ci_high (two-sided
-        1 - alpha interval of the mean difference), cohen_dz, method.
+        1 - alpha interval of the mean difference), cohen_dz, test.
     """
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
@@ -188,7 +188,7 @@ def paired_ttest(x, y, *, alpha: float = 0.05, alternative: str = "two-sided") -
         "ci_low": mean - half,
         "ci_high": mean + half,
         "cohen_dz": mean / sd,
-        "method": "paired-t",
+        "test": "paired-t",
         "alternative": alternative,
     }
 
@@ -238,7 +238,7 @@ def compare_to_reference(
     Returns:
         DataFrame with the ``by`` columns, the condition column, reference and the test's columns
         (x is the condition, y the reference, so positive effects mean "higher than the
-        reference"; the test's ``method`` entry is renamed ``test`` so that a condition column
+        reference"; the test's name is in ``test``, never ``method``, so that a condition column
         called 'method' survives), plus p_adj and correction when ``correction`` is given.
     """
     subject = [subject] if isinstance(subject, str) else list(subject)
@@ -259,7 +259,6 @@ def compare_to_reference(
         for cond in sorted(set(group[condition]) - {reference}, key=str):
             x, y = _pairs_for(group, value=value, condition=condition, subject="_pair", a=cond, b=reference)
             res = fn(x, y, **test_kwargs)
-            res["test"] = res.pop("method")  # the condition column is often called 'method'
             rows.append({**dict(zip(by, key, strict=True)), condition: cond, "reference": reference, **res})
     out = pd.DataFrame(rows)
     if correction is not None and len(out):

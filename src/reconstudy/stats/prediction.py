@@ -8,6 +8,9 @@ Each repetition ``r`` draws its own fold assignment and forest seeds from
 ``numpy.random.default_rng([seed, r])``, so a repetition's result depends only on
 ``(seed, r)``: running repetitions 0-999 in one job or as ten chunks of 100 on a cluster gives
 identical tables, and :func:`gather` stitches the chunks back together.
+
+scikit-learn is imported inside the functions that fit forests, so ``import reconstudy.stats``
+(Wilcoxon, kappa, tables, ...) works without it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
-from sklearn.model_selection import StratifiedKFold
 
 from reconstudy.progress import Progress
 
@@ -80,6 +80,10 @@ def repetition_seeds(seed: int, repetition: int, n_splits: int) -> tuple[int, np
 
 
 def _one_repetition(X, y, names, *, seed, repetition, n_splits, forest_params) -> list[dict]:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold
+
     cv_seed, forest_seeds = repetition_seeds(seed, repetition, n_splits)
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=cv_seed)
     predicted = np.empty_like(y)

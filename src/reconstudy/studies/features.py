@@ -1,15 +1,18 @@
 """Prediction features per subject: regional volumes (SynthSeg layout) plus age and sex.
 
-Until segmentation of the reconstructions runs in the workflow, the volumes come from the
-phantom's true label map (``desc-truth_dseg``): the columns are exactly those of a SynthSeg
-volumes CSV (:mod:`reconstudy.segment.volumes`), so a segmentation-based table drops in
-unchanged. Volumes are in mm³; ``sex`` is coded F = 0, M = 1.
+The volumes come either from the phantom's true label map (``desc-truth_dseg``,
+:func:`volume_features`: the upper bound, no segmentation error) or from the segmentation of
+one reconstruction (:func:`segmentation_features`, reading the per-subject volume tables that
+the workflow's ``segment`` rule writes). Both give exactly the columns of a SynthSeg volumes
+CSV (:mod:`reconstudy.segment.volumes`), one row per (source, subject). Volumes are in mm³;
+``sex`` is coded F = 0, M = 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from reconstudy.io.nifti import load_image
@@ -31,18 +34,34 @@ def volume_features(
     Raises:
         ValueError: a subject lacks age or sex, or sex is not F/M.
     """
-    sheet = sheet.astype({"subject": str}).set_index("subject")
-    rows, problems = [], []
+    volumes = {}
     for subject, path in label_maps.items():
         labels, affine = load_image(path)
-        row = volumes_row(labels.astype(int), affine, subject)
-        info = sheet.loc[str(subject)]
+        volumes[str(subject)] = volumes_row(labels.astype(int), affine, subject)
+    return _with_demographics(volumes, sheet, source)
+
+
+def _with_demographics(volumes: Mapping[str, Mapping], sheet: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Rows subject, source, group, age, sex (0/1), volumes; checks the sheet's age and sex."""
+    sheet = sheet.astype({"subject": str}).set_index("subject")
+    rows, problems = [], []
+    for subject, row in volumes.items():
+        if subject not in sheet.index:
+            problems.append(f"subject {subject} is not in the sheet")
+            continue
+        info = sheet.loc[subject]
         age, sex = info.get("age"), str(info.get("sex", "")).strip().upper()
         if pd.isna(age) or sex not in SEX_CODES:
             problems.append(f"subject {subject}: age={age!r}, sex={info.get('sex')!r}")
             continue
         rows.append(
-            {"subject": str(subject), "group": info["group"], "age": float(age), "sex": SEX_CODES[sex], **row}
+            {
+                "subject": subject,
+                "group": info["group"],
+                "age": float(age),
+                "sex": SEX_CODES[sex],
+                **{c: float(row[c]) for c in (TIV, *STRUCTURE_COLUMNS)},
+            }
         )
     if problems:
         raise ValueError(
@@ -52,6 +71,47 @@ def volume_features(
     table = pd.DataFrame(rows, columns=["subject", "group", "age", "sex", TIV, *STRUCTURE_COLUMNS])
     table.insert(1, "source", source)
     return table
+
+
+def segmentation_features(
+    volume_tables: Mapping[str, object], sheet: pd.DataFrame, *, R: float, rec: str, source: str
+) -> pd.DataFrame:
+    """Features from the segmentation of one reconstruction: the rows of ``(R, rec)``.
+
+    Args:
+        volume_tables: subject → that subject's volume table (TSV path or DataFrame) as the
+            workflow's ``segment`` rule writes it: one row per segmented image with ``R``
+            (1 = the fully sampled reference), ``rec`` and SynthSeg's volume columns.
+        sheet: cohort sheet with ``subject``, ``group``, ``age`` and ``sex`` columns.
+        R, rec: the reconstruction whose segmentation gives the volumes.
+        source: the name stored in the ``source`` column (e.g. ``reference`` or ``R8_cs``).
+
+    Returns:
+        the columns of :func:`volume_features`, one row per subject.
+
+    Raises:
+        ValueError: a table lacks the image (the message names the subject and the table), holds
+            it twice, or lacks a volume column; a subject lacks age or sex.
+    """
+    volumes, problems = {}, []
+    for subject, table in volume_tables.items():
+        name = table if not isinstance(table, pd.DataFrame) else f"volumes of {subject}"
+        if not isinstance(table, pd.DataFrame):
+            table = pd.read_csv(table, sep="\t", dtype={"subject": str})
+        missing = [c for c in ("R", "rec", TIV, *STRUCTURE_COLUMNS) if c not in table.columns]
+        if missing:
+            raise ValueError(f"{name}: lacks columns {missing[:5]}; was it written by the segment rule?")
+        rows = table[np.isclose(table["R"].astype(float), float(R)) & (table["rec"] == rec)]
+        if len(rows) != 1:
+            problems.append(f"{name} has {len(rows)} rows for R={float(R):g} rec={rec}")
+            continue
+        volumes[str(subject)] = rows.iloc[0]
+    if problems:
+        raise ValueError(
+            "every subject needs exactly one segmentation of each predicting image; rerun the segment "
+            "rule with this image in segmentation.recons/accelerations: " + "; ".join(problems)
+        )
+    return _with_demographics(volumes, sheet, source)
 
 
 def feature_columns(include: Sequence[str] = ("volumes", "age", "sex")) -> list[str]:

@@ -39,13 +39,20 @@ def study_methods_paragraph(config: dict, n_subjects: int) -> str:
         )
     pred = studies.get("prediction") or {}
     if pred.get("enabled"):
+        sources = "the segmentation of the fully sampled reference and of each segmented reconstruction"
+        if pred.get("recons") == []:
+            sources = "no segmentation"
+        if pred.get("truth", True):
+            sources += " (and, as an upper bound, the phantom's true label maps)"
         parts.append(
-            f"The diagnosis ({pred.get('positive', 'group')}) was predicted from regional volumes "
-            f"({pred.get('source', 'truth')} label maps), age and sex by random forests "
+            f"The diagnosis ({pred.get('positive', 'group')}) was predicted from regional volumes of "
+            f"{sources}, age and sex by random forests "
             f"({pred.get('n_estimators', 100)} trees, scikit-learn {v['scikit-learn']}) in stratified "
             f"{pred.get('folds', 10)}-fold cross-validation repeated {pred.get('repetitions', 1000)} times "
-            "with fresh splits and forest seeds; accuracy, balanced accuracy and impurity importances are "
-            "reported as mean and 2.5-97.5 percentile interval over repetitions."
+            "with fresh splits and forest seeds, the same for every feature source; accuracy, balanced "
+            "accuracy and impurity importances are reported as mean and 2.5-97.5 percentile interval over "
+            "repetitions, and each source's importances minus the reference's as paired differences per "
+            f"repetition with a percentile bootstrap ({pred.get('n_boot', 2000)} samples) of their mean."
         )
     parts.append(
         f"Statistics used reconstudy.stats (SciPy {v['scipy']}, statsmodels {v['statsmodels']}, "

@@ -1,4 +1,4 @@
-"""What a study computes: the reconstructions read by readers, and prediction chunks."""
+"""What a study computes: the reconstructions read by readers, prediction sources and chunks."""
 
 from __future__ import annotations
 
@@ -59,3 +59,73 @@ def chunk_ranges(repetitions: int, chunk_size: int) -> list[tuple[int, int]]:
         )
     n = math.ceil(repetitions / chunk_size)
     return [(i * chunk_size, min(repetitions, (i + 1) * chunk_size)) for i in range(n)]
+
+
+TRUTH = "truth"
+REFERENCE = "reference"
+
+
+def source_id(R, rec: str) -> str:
+    """File-safe name of a segmentation feature source: ``reference`` (R = 1) or e.g. ``R8_cs``."""
+    return REFERENCE if float(R) == 1 else f"R{float(R):g}_{rec}"
+
+
+def prediction_sources(
+    *, truth: bool, recons: Sequence[Mapping] | None, segmented: Sequence[tuple]
+) -> list[dict]:
+    """The feature sources of the diagnosis prediction, checked against what is segmented.
+
+    Args:
+        truth: also predict from the phantom's true label maps (the upper bound).
+        recons: ``studies.prediction.recons``: ``[{rec: cs, R: 8}, ...]``, or ``None`` for every
+            segmented image. The fully sampled reference is always a source when any image is.
+        segmented: ``(R, rec)`` of every image the workflow segments, the reference (R = 1) first;
+            empty when segmentation is off.
+
+    Returns:
+        ``[{"id", "label", "kind" ('segmentation' | 'truth'), "R", "rec"}]``: the reference, the
+        chosen reconstructions in the given order, then the truth (labelled as the upper bound).
+        Differences are taken against the first entry.
+
+    Raises:
+        ValueError: a chosen image is not segmented (the message names the segmentation keys to
+            change), an image repeats, or nothing is left to predict from.
+    """
+    segmented = [(float(R), str(rec)) for R, rec in segmented]
+    sources = []
+    if recons is None:
+        chosen = segmented[1:]
+    else:
+        chosen = []
+        for i, case in enumerate(recons):
+            key = (float(case.get("R", "nan")), str(case.get("rec")))
+            if key not in segmented[1:]:
+                raise ValueError(
+                    f"studies.prediction.recons[{i}]: {key[1]} at R={key[0]:g} is not segmented; segmented "
+                    f"images are {[f'{r} R={R:g}' for R, r in segmented[1:]] or 'none'} (add it to "
+                    "segmentation.recons and segmentation.accelerations, or enable segmentation)"
+                )
+            if key in chosen:
+                raise ValueError(f"studies.prediction.recons[{i}]: {key[1]} at R={key[0]:g} is listed twice")
+            chosen.append(key)
+    if segmented and (recons is None or chosen):
+        R, rec = segmented[0]
+        sources.append(
+            {"id": REFERENCE, "label": f"Reference ({rec.upper()} R={R:g})", "kind": "segmentation",
+             "R": R, "rec": rec}
+        )  # fmt: skip
+        sources += [
+            {"id": source_id(R, rec), "label": f"{rec.upper()} R={R:g}", "kind": "segmentation",
+             "R": R, "rec": rec}
+            for R, rec in chosen
+        ]  # fmt: skip
+    if truth:
+        sources.append(
+            {"id": TRUTH, "label": "Phantom truth (upper bound)", "kind": "truth", "R": None, "rec": None}
+        )
+    if not sources:
+        raise ValueError(
+            "studies.prediction: nothing to predict from; set truth: true or segment the T1w images "
+            "(segmentation.enabled) and choose studies.prediction.recons"
+        )
+    return sources
