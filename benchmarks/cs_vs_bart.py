@@ -17,7 +17,8 @@ several numbers of readout positions nx with a fixed batch and slab.
 Installs nothing: needs the ``bart`` executable on PATH (Debian: ``apt-get install bart``).
 Usage: ``OMP_NUM_THREADS=2 RECONSTUDY_THREADS=2 python benchmarks/cs_vs_bart.py [--quick] [--memory]``
 (see ``--help`` for --no-2d, --no-3d, --accels, --lam-ours, --lam-bart, --no-cs, --regulariser,
---sweep-times, --no-bart, --no-ours)
+--sweep-times, --no-bart, --no-ours, --coil-method: default espirit = one 3D calibration for the
+volume, per-plane calibration for the 2D slices)
 """
 
 from __future__ import annotations
@@ -132,10 +133,10 @@ def run_bart(kspace_bart, lam, workdir: Path, threads=1):
     return read_cfl(workdir / "img"), t1 - t0, t2 - t1
 
 
-def run_ours(kspace: KSpace, lam, threads=2, regulariser="wavelet"):
+def run_ours(kspace: KSpace, lam, threads=2, regulariser="wavelet", coil_method="espirit"):
     os.environ["RECONSTUDY_THREADS"] = str(threads)
     t0 = time.perf_counter()
-    image = reconstruct(kspace, "cs", lam=lam, regulariser=regulariser)[0]
+    image = reconstruct(kspace, "cs", lam=lam, regulariser=regulariser, coil_method=coil_method)[0]
     return image, time.perf_counter() - t0
 
 
@@ -195,9 +196,11 @@ def _compare(label, truth, ours, bart, workdir, lambdas, opts, bart_axes=None):
 
     best_ours = {}
     for reg in [] if opts.no_ours else opts.regularisers:
-        o = sweep(lambda lam, reg=reg: run_ours(ours, lam, 2, reg), lambdas[0], f"ours {reg}")
+        o = sweep(
+            lambda lam, reg=reg: run_ours(ours, lam, 2, reg, opts.coil_method), lambdas[0], f"ours {reg}"
+        )
         if not opts.sweep_times:
-            o = (*o[:3], min(run_ours(ours, o[2], threads, reg)[1] for threads in (1, 2)))
+            o = (*o[:3], min(run_ours(ours, o[2], threads, reg, opts.coil_method)[1] for threads in (1, 2)))
         best_ours[reg] = o
     b = None
     if not opts.no_bart:
@@ -266,6 +269,12 @@ def main(argv=None):
     )
     parser.add_argument(
         "--sweep-times", action="store_true", help="time = the best lambda's sweep run (no 1/2-thread reruns)"
+    )
+    parser.add_argument(
+        "--coil-method",
+        default="espirit",
+        choices=("espirit", "espirit3d", "espirit2d", "lowres"),
+        help="our coil maps (default espirit: the 3D calibration for the volume, per plane for 2D slices)",
     )
     parser.add_argument("--no-bart", action="store_true", help="run only ours (BART columns '-')")
     parser.add_argument("--no-ours", action="store_true", help="run only BART (our columns '-')")

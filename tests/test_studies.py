@@ -301,3 +301,17 @@ def test_prediction_figures_per_source():
     ]
     with pytest.raises(ValueError, match="no importance rows of the reference"):
         importance_differences_plot(summary, diffs, reference="dl")
+
+
+@pytest.mark.parametrize(
+    "coil_method, words",
+    [("espirit", "3D (kz, ky, kx) calibration"), ("espirit2d", "per readout plane"), ("lowres", "low-resolution")],
+)
+def test_methods_paragraph_names_the_coil_map_estimator(coil_method, words):
+    from reconstudy.provenance import methods_paragraph
+
+    config = {
+        "sampling": {"accelerations": [4, 8], "pattern": "poisson", "calibration": 12},
+        "recon": {"methods": ["cs"], "reference": "sense", "coil_method": coil_method},
+    }
+    assert words in methods_paragraph(config, 5)

@@ -40,8 +40,14 @@ def methods_paragraph(config: dict, n_subjects: int) -> str:
         "dl_sr": "the variational network followed by 2x k-space super-resolution",
     }
     described = "; ".join(methods[m] for m in recon["methods"])
+    espirit3d = (
+        "with ESPIRiT (Uecker et al. 2014) from one 3D (kz, ky, kx) calibration per volume (3D "
+        "encodings; per slice for multi-slice data)"
+    )
     coil_maps = {
-        "espirit": "with ESPIRiT (Uecker et al. 2014)",
+        "espirit": espirit3d,
+        "espirit3d": espirit3d,
+        "espirit2d": "with ESPIRiT (Uecker et al. 2014), calibrated per readout plane or slice",
         "lowres": "as low-resolution coil images normalised by their root sum of squares",
     }[recon.get("coil_method", "espirit")]
     simulated = "simulated with reconstudy.phantom" if config.get("simulate", True) else "measured"

@@ -10,6 +10,7 @@ import numpy as np
 
 from reconstudy.io.nifti import save_image
 from reconstudy.recon import METHODS, reconstruct
+from reconstudy.recon.api import COIL_METHODS
 from reconstudy.recon.cs import REGULARISERS
 
 log = logging.getLogger("reconstudy")
@@ -52,6 +53,14 @@ def register(subparsers) -> None:
         choices=REGULARISERS,
         help="cs penalty: wavelet (2D per plane, default), wavelet3d (3D over consecutive readout "
         "positions; 3D encodings only, multi-slice data keep the 2D wavelet) or tv",
+    )
+    parser.add_argument(
+        "--coil-method",
+        default="espirit",
+        choices=COIL_METHODS,
+        help="coil sensitivities from the calibration region: espirit (default; one 3D (kz, ky, kx) "
+        "calibration per volume for 3D encodings, one per slice for multi-slice data), espirit3d, "
+        "espirit2d (one calibration per readout plane) or lowres (low-resolution coil images)",
     )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda needs cupy")
     parser.add_argument("--out", required=True, help="output NIfTI (.nii or .nii.gz)")
@@ -102,6 +111,7 @@ def run(args) -> int:
         tol=args.tol,
         device=args.device,
         regulariser=args.regulariser,
+        coil_method=args.coil_method,
     )
     magnitude = np.abs(image)
     # save_image takes (..., z, y, x): a leading echo axis becomes NIfTI's 4th axis.

@@ -1,11 +1,12 @@
 """Receiver-coil handling: noise prewhitening and coil sensitivity maps per plane.
 
-Sensitivities are estimated *per plane* from the fully sampled calibration region of that
+The estimators here calibrate *per plane* from the fully sampled calibration region of that
 plane's hybrid k-space (3D data: after the inverse FFT along the readout kx, each readout
-position x is a 2D (kz, ky) plane; multi-slice data: each slice is a (ky, kx) plane). This is
-exact for Cartesian sampling, where kx is fully sampled, keeps memory bounded by the batch,
-and is how BART's ``ecalib`` is used on hybrid data. Maps are computed once per volume from the
-first echo and reused for every echo and method, so multi-echo phase stays consistent.
+position x is a 2D (kz, ky) plane; multi-slice data: each slice is a (ky, kx) plane); this is
+``coil_method="espirit2d"``, the default for multi-slice data. 3D encodings default to one
+calibration per volume (:mod:`reconstudy.recon.espirit3d`), which reuses
+:func:`maps_from_correlation` for each plane. Maps are computed once per volume from the first
+echo and reused for every echo and method, so multi-echo phase stays consistent.
 
 Two estimators:
 
@@ -111,21 +112,54 @@ def _espirit_maps(calib, shape, kernel, threshold, crop, xp, iterations):
     auto = xp.einsum("brcuv,brduv->bcduv", spec, xp.conj(spec))
     corr = xp.fft.ifft2(auto, axes=PLANE_AXES)  # (B, C, C, g, g); lag d at index d mod g
     lags = np.r_[0:kernel, grid - kernel + 1 : grid]
-    signed = np.where(lags < kernel, lags, lags - grid)
     corr = corr[..., lags[:, None], lags[None, :]].astype(np.complex64)  # (B, C, C, L, L)
-    # M(x) = (1/k^2) sum_d corr(d) e^{-i 2 pi d x / n}: only (2k-1)^2 lags are non-zero, so two
-    # small DFT-matrix products replace an FFT of C^2 full planes. Its top eigenvector is the
-    # conjugate of the sensitivity (checked against known maps in tests/test_recon_coils.py).
-    dft1 = xp.asarray(np.exp(-2j * np.pi * np.outer(np.arange(n1), signed) / n1).astype(np.complex64))
-    dft2 = xp.asarray(np.exp(-2j * np.pi * np.outer(signed, np.arange(n2)) / n2).astype(np.complex64))
+    return maps_from_correlation(corr, (n1, n2), kernel**2, crop, iterations, xp)
+
+
+def maps_from_correlation(corr, shape, positions, crop=0.8, iterations=12, xp=np, reference=None):
+    """Per-pixel ESPIRiT eigenproblem on a plane from the kernel autocorrelation at signed lags.
+
+    ``M(x) = (1/K) sum_d corr(d) e^{-i 2 pi d x / n}``, K the number of kernel positions: only
+    the ``L = 2k - 1`` lags per axis of ``corr`` are non-zero, so two small DFT-matrix products
+    replace an FFT of C^2 full planes. Its top eigenvector is the conjugate of the sensitivity
+    (checked against known maps in tests/test_recon_coils.py).
+
+    Args:
+        corr: ``(B, C, C, L1, L2)`` autocorrelation, lag axis order ``0..k-1, -(k-1)..-1``.
+        shape: plane shape ``(n1, n2)``.
+        positions: K, the normaliser that makes the sensitivity's eigenvalue ~1.
+        crop: zero the maps where the largest eigenvalue is below this.
+        iterations: power iterations per pixel.
+        xp: array module.
+        reference: ``(C,)`` coil combination w whose virtual coil ``sum_c conj(w_c) S_c`` gets
+            zero phase (default: coil 0, i.e. ``S_0`` real and non-negative).
+
+    Returns:
+        ``(B, C, n1, n2)`` complex64 maps, unshifted layout, phase-referenced to ``reference``.
+    """
+    b, c = corr.shape[:2]
+    n1, n2 = shape
+    lag1, lag2 = (signed_lags(n) for n in corr.shape[-2:])
+    dft1 = xp.asarray(np.exp(-2j * np.pi * np.outer(np.arange(n1), lag1) / n1).astype(np.complex64))
+    dft2 = xp.asarray(np.exp(-2j * np.pi * np.outer(lag2, np.arange(n2)) / n2).astype(np.complex64))
     operator = dft1 @ (corr @ dft2)
-    operator /= kernel**2
+    operator /= positions
     operator = operator.reshape(b, c, c, n1 * n2)
     top, value = _power_iteration(operator, iterations, xp)
-    ref = top[:, :1]
+    # top ~ conj(S) e^{i phi}; ref = sum_c w_c top_c = e^{i phi} conj(virtual-coil sensitivity).
+    if reference is None:
+        ref = top[:, :1]
+    else:
+        ref = (xp.asarray(reference, dtype=np.complex64)[None, :, None] * top).sum(axis=1, keepdims=True)
     top = xp.conj(top * xp.conj(ref) / xp.maximum(xp.abs(ref), 1e-12))
     maps = top * (value >= crop)[:, None]
     return maps.reshape(b, c, n1, n2).astype(np.complex64)
+
+
+def signed_lags(length):
+    """Signed lags ``0..k-1, -(k-1)..-1`` of an autocorrelation axis of ``length = 2k - 1``."""
+    k = (length + 1) // 2
+    return np.r_[0:k, -(k - 1) : 0]
 
 
 def _power_iteration(operator, iterations, xp):
