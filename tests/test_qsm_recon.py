@@ -1,18 +1,24 @@
 """QSM from SENSE reconstructions of a simulated noisy mGRE (issue 4): the whole recon → phase → TGV path.
 
-One simulated control subject at the default-config grid (60×72×60, 3 mm, 4 echoes, noise
-0.01), low-resolution coil maps, CG-SENSE at R = 1 and at R = 4 (Poisson disc), TGV-QSM
-(500 iterations, eager), scored against the true χ in the final mask as the workflow does.
+Simulated control subjects at the default-config grid (60×72×60, 3 mm, 4 echoes, noise 0.01),
+low-resolution coil maps, CG-SENSE at R = 1 (and R = 4 for subject 01), TGV-QSM with the QSM
+settings of ``config/config.yaml`` (eager), scored against the true χ in the final mask as the
+workflow does.
 
-Measured (2026-11-26): R = 1 NRMSE 0.94, R = 4 NRMSE 2.6. Before the fix of the echo gating
-(late echoes switched off by the shortest echo's phase noise): 1.05 and 15.1. The bounds below
-sit between. The acceptance targets of issue 4 (NRMSE < 0.60, deep-grey means within 15 ppb or
-20 %) are not met yet on this phantom and are kept as an expected failure: its background
-field is not harmonic inside the brain (see docs/qsm.md, "Simulated cohort").
+History, subject 01 (R = 1 NRMSE / R = 4 NRMSE): 1.05 / 15.1 with the old echo gating (late
+echoes switched off by the shortest echo's phase noise); 0.94 / 2.6 after it; 0.68 / 3.2 with
+the band-limited phantom background (α = (0.002, 0.003), 500 iterations, χ returned on the
+model's ring too); 0.49 / 3.6 since χ is returned only where the Laplacian model holds
+(``tgv.model_masks``) and the demo runs α = (0.003, 0.0015), 1,000 iterations (docs/qsm.md,
+"Issue 4: what limited TGV at 3 mm"). α and the iterations were chosen on subject 01; subject
+02 is held out.
 """
+
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from reconstudy.phantom import PhantomConfig, simulate_subject
 from reconstudy.qsm import qsm, qsm_metrics
@@ -21,22 +27,24 @@ from reconstudy.sampling import create_mask
 
 pytestmark = pytest.mark.slow
 
-DEEP_GREY = {"caudate": (11, 50), "putamen": (12, 51), "pallidum": (13, 52)}
+DEEP_GREY = {"caudate": (11, 50), "putamen": (12, 51), "pallidum": (13, 52), "thalamus": (10, 49)}
+CONFIG_YAML = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+QSM_CONFIG = yaml.safe_load(CONFIG_YAML.read_text())["qsm"]  # the demo's TGV settings
 
 
-@pytest.fixture(scope="module")
-def results():
+def _qsm_of_subject(subject_id, anatomy, accelerations):
+    """{R: {"metrics", "roi"}} of TGV χ from CG-SENSE of one simulated control subject."""
     config = PhantomConfig.from_dict(
         {"matrix": [60, 72, 60], "voxel_size_mm": [3.0, 3.0, 3.0], "mgre": {"echo_times_ms": [4, 10, 16, 22]}}
     )
-    subject = simulate_subject("01", "control", 1, config, 20261126)
+    subject = simulate_subject(subject_id, "control", anatomy, config, 20261126)
     kspace = subject.kspace["mGRE"]
     geometry = kspace.geometry
     maps = estimate_coil_maps(kspace, coil_method="lowres")
     truth, labels = subject.truth["chi"], subject.truth["labels"]
     brain = subject.truth["brain_mask"] > 0
     out = {}
-    for R in (1, 4):
+    for R in accelerations:
         data = kspace
         if R > 1:
             data = kspace.undersample(create_mask("poisson", kspace.sampling_mask.shape, R, calib=12, seed=7))
@@ -50,7 +58,9 @@ def results():
             geometry.voxel_size_mm,
             geometry.b0_direction,
             method="tgv",
-            iterations=500,
+            iterations=QSM_CONFIG["iterations"],
+            alpha=QSM_CONFIG["alpha"],
+            erosions=QSM_CONFIG["erosions"],
             use_compile=False,
             return_mask=True,
         )
@@ -65,23 +75,51 @@ def results():
     return out
 
 
-def test_reference_qsm_from_fully_sampled_sense(results):
+@pytest.fixture(scope="module")
+def results():
+    # subject 01 (anatomy 1): the subject on which the demo's α and iterations were chosen
+    return _qsm_of_subject("01", 1, (1, 4))
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    # subject 02 (anatomy 2): not used to choose any setting
+    return _qsm_of_subject("02", 2, (1,))
+
+
+def _within_issue4_tolerance(roi):
+    return {name: abs(err) <= max(0.015, 0.2 * abs(ref)) for name, (err, ref) in roi.items()}
+
+
+def test_issue4_acceptance_on_the_reference(results):
+    # issue 4: NRMSE below 60 % in the eroded mask, deep-grey means within 15 ppb or 20 % of truth
+    # (measured: NRMSE 0.49; caudate / putamen / pallidum / thalamus -6 / -11 / -19 / -4 ppb)
     m = results[1]["metrics"]
-    assert m["nrmse"] < 1.0, m
-    for name, (err, ref) in results[1]["roi"].items():
-        assert abs(err) < 0.04, (name, err, ref)
+    assert m["nrmse"] < 0.60, m
+    assert all(_within_issue4_tolerance(results[1]["roi"]).values()), results[1]["roi"]
+
+
+def test_issue4_nrmse_on_a_held_out_subject(held_out):
+    # measured 0.48 (was 0.68 with the old output mask, α and iterations)
+    m = held_out[1]["metrics"]
+    assert m["nrmse"] < 0.60, m
+    for name, (err, ref) in held_out[1]["roi"].items():
+        assert abs(err) < 0.03, (name, err, ref)
+
+
+@pytest.mark.xfail(
+    reason="putamen underestimated by 16-21 ppb (tolerance 15) on held-out subjects: TGV's contrast loss on "
+    "3-4 voxel structures, also with noise-free, model-consistent fields (docs/qsm.md)",
+    strict=False,
+)
+def test_issue4_deep_grey_on_a_held_out_subject(held_out):
+    assert all(_within_issue4_tolerance(held_out[1]["roi"]).values()), held_out[1]["roi"]
 
 
 def test_qsm_from_r4_sense_is_not_noise_dominated(results):
-    # was 15 (and 8-30 in the workflow) before the gating fix: the map was noise
+    # was 15 (and 8-30 in the workflow) before the gating fix: the map was noise. R = 4 SENSE
+    # phase noise is 0.15-0.25 rad per echo: χ stays above NRMSE 1 whatever the regularisation
     m = results[4]["metrics"]
-    assert m["nrmse"] < 4.0, m
+    assert m["nrmse"] < 5.0, m
     for name, (err, ref) in results[4]["roi"].items():
         assert abs(err) < 0.06, (name, err, ref)
-
-
-@pytest.mark.xfail(reason="TGV floor ~0.6-0.67 NRMSE on this 3 mm phantom (docs/qsm.md)", strict=False)
-def test_issue4_acceptance_on_the_reference(results):
-    assert results[1]["metrics"]["nrmse"] < 0.60
-    for err, ref in results[1]["roi"].values():
-        assert abs(err) <= max(0.015, 0.2 * abs(ref))

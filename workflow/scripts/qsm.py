@@ -29,7 +29,8 @@ for R, rec in maps:
         voxel_size_xyz=voxel_sizes(affine),
         b0_direction_xyz=sidecar["B0DirectionVoxel"],
         method=method,
-        iterations=options["iterations"],
+        # qsm.iterations are TGV primal-dual iterations; classic keeps its own CG default
+        iterations=options["iterations"] if method == "tgv" else None,
         alpha=options["alpha"],
         erosions=options["erosions"],
         device=options["device"],
