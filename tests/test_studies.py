@@ -305,7 +305,11 @@ def test_prediction_figures_per_source():
 
 @pytest.mark.parametrize(
     "coil_method, words",
-    [("espirit", "3D (kz, ky, kx) calibration"), ("espirit2d", "per readout plane"), ("lowres", "low-resolution")],
+    [
+        ("espirit", "3D (kz, ky, kx) calibration"),
+        ("espirit2d", "per readout plane"),
+        ("lowres", "low-resolution"),
+    ],
 )
 def test_methods_paragraph_names_the_coil_map_estimator(coil_method, words):
     from reconstudy.provenance import methods_paragraph
