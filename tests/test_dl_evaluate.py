@@ -62,3 +62,25 @@ def test_undersample_keeps_only_the_mask(subjects):
     assert not under.data[:, :, 1::2].any() and np.array_equal(
         under.data[:, :, ::2], subjects[0].kspace.data[:, :, ::2]
     )
+
+
+def test_held_out_record_checks_the_seed_000_claim():
+    import pandas as pd
+
+    from reconstudy.training.evaluate import held_out_record
+
+    rows = pd.DataFrame(
+        {
+            "subject": ["a", "b"] * 3,
+            "rec": ["cs", "cs", "dl", "dl", "dl", "dl"],
+            "R": [4.0, 4.0, 6.0, 6.0, 8.0, 8.0],
+            "ssim": [0.90, 0.92, 0.95, 0.93, 0.91, 0.90],
+        }
+    )
+    record = held_out_record(rows, 3, "sense")
+    claim = record["acceptance"]
+    assert claim["cs_R4_ssim"] == pytest.approx(0.91) and claim["dl_R8_ssim"] == pytest.approx(0.905)
+    assert claim["dl_R6_ssim_above_cs_R4"] and not claim["dl_R8_ssim_at_least_cs_R4"]
+    table = record["leave_one_anatomy_out"]["rows"]
+    assert len(table) == 6 and {row["fold_test_anatomy"] for row in table} == {3}
+    assert "note" in held_out_record(rows[rows["rec"] == "dl"], 3, "sense")["acceptance"]

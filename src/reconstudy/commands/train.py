@@ -162,7 +162,7 @@ def evaluate_only(args, config) -> int:
     from reconstudy.io.atomic import atomic_path
     from reconstudy.recon.dl.io import load_model, manifest_path
     from reconstudy.training.cohort import build_cohort
-    from reconstudy.training.evaluate import fold_summary
+    from reconstudy.training.evaluate import fold_summary, held_out_record
 
     data, evaluation, train_config = config["data"], config["evaluation"], config["train"]
     model, manifest = load_model(args.out, device="cpu")
@@ -192,6 +192,7 @@ def evaluate_only(args, config) -> int:
         "scored_by": f"reconstudy train-dl --config {args.config} --out {args.out} --evaluate-only "
         f"--test-anatomy {data['test_anatomy']}",
     }
+    validation.update(held_out_record(rows, data["test_anatomy"], evaluation["reference"]))
     manifest["validation"] = validation
     with atomic_path(manifest_path(args.out)) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -203,7 +204,7 @@ def evaluate_only(args, config) -> int:
 def run(args: argparse.Namespace) -> int:
     from reconstudy.recon.dl.io import save_model
     from reconstudy.training.cohort import build_cohort
-    from reconstudy.training.evaluate import fold_summary
+    from reconstudy.training.evaluate import fold_summary, held_out_record
     from reconstudy.training.loop import train
 
     torch.set_num_threads(max(1, args.threads))
@@ -248,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
 
-    scores = None
+    scores, record = None, {}
     if evaluate and cohort.test:
         rows = held_out_scores(
             result.model, cohort, train_config, data, evaluation, args.device, args.workers, args.threads
@@ -256,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         if args.scores:
             _write_scores(args.scores, rows)
         scores = fold_summary(rows).to_dict(orient="records")
+        record = held_out_record(rows, data["test_anatomy"], evaluation["reference"])
 
     epochs = result.history
     validation = {
@@ -264,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
         "history": epochs,
         "seconds_per_epoch": sum(h["seconds"] for h in epochs) / max(len(epochs), 1),
         "held_out": {"anatomy": data["test_anatomy"], "summary": scores},
+        **record,
     }
     command = f"reconstudy train-dl --config {shlex.quote(str(args.config))} --out {shlex.quote(str(out))}"
     if args.max_minutes is not None:

@@ -124,6 +124,34 @@ def evaluate_subjects(
     return pd.DataFrame(rows)
 
 
+def held_out_record(rows: pd.DataFrame, anatomy: int, reference: str) -> dict:
+    """The manifest's held-out entries: every row of the fold and the seed-000 claim checked on it.
+
+    ``leave_one_anatomy_out.rows`` carry ``fold_test_anatomy``, so the folds of one model can be
+    pooled; ``acceptance`` compares mean SSIM of DL at R = 8 and 6 with CS at R = 4 (seed 000:
+    DL at R = 8 at least as good as CS at R = 4, at R = 6 better), or says what is missing.
+    """
+    mean = rows.groupby(["rec", "R"])["ssim"].mean()
+
+    def ssim(rec, accel):
+        return float(mean[(rec, accel)]) if (rec, accel) in mean.index else None
+
+    cs4, dl6, dl8 = ssim("cs", 4.0), ssim("dl", 6.0), ssim("dl", 8.0)
+    acceptance = {"cs_R4_ssim": cs4, "dl_R6_ssim": dl6, "dl_R8_ssim": dl8}
+    if None in (cs4, dl6, dl8):
+        acceptance["note"] = "needs CS at R = 4 and DL at R = 6 and 8 in the evaluation"
+    else:
+        acceptance["dl_R8_ssim_at_least_cs_R4"] = dl8 >= cs4
+        acceptance["dl_R6_ssim_above_cs_R4"] = dl6 > cs4
+    return {
+        "leave_one_anatomy_out": {
+            "reference": reference,
+            "rows": rows.assign(fold_test_anatomy=int(anatomy)).to_dict(orient="records"),
+        },
+        "acceptance": acceptance,
+    }
+
+
 def fold_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean SSIM/PSNR per (held-out anatomy, rec, R)."""
     return rows.groupby(["anatomy", "rec", "R"], as_index=False)[["ssim", "psnr", "nrmse"]].mean()
