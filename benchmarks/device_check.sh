@@ -33,8 +33,8 @@ mkdir -p "$OUT"
 START=$(date +%s)
 SMOKE=${SMOKE:-0}
 TOTAL_MINUTES=${TOTAL_MINUTES:-9}
-DL_FOLDS=${DL_FOLDS:-1 2 3}
-SEG_FOLDS=${SEG_FOLDS:-1 2}
+DL_FOLDS=${DL_FOLDS-1 2 3}  # empty: none (unset: all three)
+SEG_FOLDS=${SEG_FOLDS-1 2}  # empty: none
 SHIP=${SHIP:-3}
 BENCH=${BENCH:-0}
 PY=${PYTHON:-python3}
