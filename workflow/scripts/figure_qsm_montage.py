@@ -10,10 +10,15 @@ wc, p = snakemake.wildcards, snakemake.params
 truth, _ = load_image(snakemake.input.chi)
 mask, _ = load_image(snakemake.input.mask)
 method = p.qsm_methods[0]
-maps = {
-    (rec, float(R)): load_image(snakemake.input[f"R{R}_{rec}_{method}"])[0]
-    for rec in p.methods
-    for R in p.accelerations
-}
+# The fully sampled reference's χ next to the truth in every row: what each R is compared with.
+reference, _ = load_image(snakemake.input[f"ref_{method}"])
+maps = {(rec, 1.0): reference for rec in p.methods}
+maps.update(
+    {
+        (rec, float(R)): load_image(snakemake.input[f"R{R}_{rec}_{method}"])[0]
+        for rec in p.methods
+        for R in p.accelerations
+    }
+)
 title = f"sub-{wc.subject}: χ by {method.upper()}-QSM from each reconstruction"
 save_figure(qsm_montage(truth, maps, mask > 0, title), snakemake.output.png, snakemake.output.pdf)
