@@ -47,7 +47,13 @@ def test_quality_orders_as_expected(tiny_run):
 def test_figures_and_report(tiny_run):
     workdir, config = tiny_run
     figures = workdir / "results" / "figures"
-    for name in ("metrics_vs_R.png", "metrics_vs_R.pdf", "montage_sub-01_T1w.png", "montage_sub-01_mGRE.png"):
+    for name in (
+        "metrics_vs_R.png",
+        "metrics_vs_R.pdf",
+        "montage_sub-01_T1w.png",
+        "montage_sub-01_mGRE.png",
+        "qsm_montage_sub-01.png",
+    ):
         assert (figures / name).stat().st_size > 5000, name
     run_snakemake(workdir, "--cores", "1", "--configfile", config, "--report", str(workdir / "report.html"))
     assert "metrics_vs_R.png" in (workdir / "report.html").read_text(errors="ignore")
