@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from reconstudy.stats import write_table
-from reconstudy.stats.tables import format_value, latex_escape, to_markdown
+from reconstudy.stats.tables import format_value, gather_subject_tables, latex_escape, to_markdown
 
 
 def example():
@@ -68,3 +68,18 @@ def test_formatting_helpers():
     assert format_value(0.98765) == "0.988" and format_value(0.5) == "0.500"
     assert format_value(1234.5) == "1234" and format_value(np.nan) == ""
     assert "a \\| b" in to_markdown(pd.DataFrame({"x": ["a | b"]}))
+
+
+def test_gather_subject_tables_keeps_labels_and_adds_the_sheet(tmp_path):
+    import pandas as pd
+
+    for subject, value in (("01", 0.5), ("02", 0.7)):
+        pd.DataFrame({"subject": [subject], "ssim": [value]}).to_csv(
+            tmp_path / f"{subject}.tsv", sep="\t", index=False
+        )
+    sheet = [{"subject": "01", "group": "control"}, {"subject": "02", "group": "impaired"}]
+    table = gather_subject_tables([tmp_path / "01.tsv", tmp_path / "02.tsv"], sheet)
+    assert list(table["subject"]) == ["01", "02"] and list(table["group"]) == ["control", "impaired"]
+    assert list(table.columns) == ["subject", "group", "ssim"]
+    with pytest.raises(ValueError, match="no per-subject tables"):
+        gather_subject_tables([], sheet)

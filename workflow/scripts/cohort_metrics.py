@@ -1,14 +1,10 @@
 """Adapter: gather every subject's metric rows into the tidy cohort table (+ JSON sidecar)."""
 
-import pandas as pd
-
 from reconstudy.progress import configure_logging
-from reconstudy.stats.tables import write_table
+from reconstudy.stats.tables import gather_subject_tables, write_table
 
 configure_logging(snakemake.log[0])
-groups = pd.DataFrame(snakemake.params.sheet)
-table = pd.concat([pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in snakemake.input])
-table = groups.merge(table, on="subject", how="right")
+table = gather_subject_tables(snakemake.input, snakemake.params.sheet)
 caption = "Image metrics of each reconstruction against the fully sampled reference, in the brain mask."
 scored = snakemake.params.scored
 if scored is not None:

@@ -1,22 +1,14 @@
 """Adapter: cohort QSM metrics and ROI tables, and their group summary against the reference."""
 
-import pandas as pd
 
 from reconstudy.evaluation import group_summary
 from reconstudy.progress import configure_logging
-from reconstudy.stats.tables import write_table
+from reconstudy.stats.tables import gather_subject_tables, write_table
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
-groups = pd.DataFrame(p.sheet)
-
-
-def gather(paths):
-    table = pd.concat([pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in paths])
-    return groups.merge(table, on="subject", how="right")
-
-
-metrics, roi = gather(snakemake.input.metrics), gather(snakemake.input.roi)
+metrics = gather_subject_tables(snakemake.input.metrics, p.sheet)
+roi = gather_subject_tables(snakemake.input.roi, p.sheet)
 units = {"rmse_ppm": "ppm", "R": "acceleration factor (1 = fully sampled)"}
 write_table(
     metrics,

@@ -7,19 +7,13 @@ from reconstudy.progress import configure_logging
 from reconstudy.segment.biomarkers import regional_chi
 from reconstudy.segment.study import group_volume_tests, on_grid, structure_fractions
 from reconstudy.segment.volumes import TIV
-from reconstudy.stats.tables import write_table
+from reconstudy.stats.tables import gather_subject_tables, write_table
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
 groups = pd.DataFrame(p.sheet)
-
-
-def gather(paths):
-    table = pd.concat([pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in paths])
-    return groups.merge(table, on="subject", how="right")
-
-
-volumes, dice = gather(snakemake.input.volumes), gather(snakemake.input.dice)
+volumes = gather_subject_tables(snakemake.input.volumes, p.sheet)
+dice = gather_subject_tables(snakemake.input.dice, p.sheet)
 fractions = structure_fractions(volumes)
 tests = group_volume_tests(fractions, test=p.test)
 write_table(

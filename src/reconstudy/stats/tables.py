@@ -104,6 +104,17 @@ def _json_safe(obj):
     return obj
 
 
+def gather_subject_tables(paths: Sequence, sheet: Sequence[Mapping]) -> pd.DataFrame:
+    """Concatenate per-subject TSV tables and prepend the sheet's columns (e.g. group) by subject.
+
+    Subject labels stay strings ("01" is not 1); rows of subjects missing from the sheet are kept.
+    """
+    if not paths:
+        raise ValueError("no per-subject tables to gather")
+    table = pd.concat([pd.read_csv(path, sep="\t", dtype={"subject": str}) for path in paths])
+    return pd.DataFrame(list(sheet)).merge(table, on="subject", how="right")
+
+
 def table_paths(path) -> dict[str, Path]:
     """The four files written for ``path`` (its suffix is replaced): tsv, json, md, tex."""
     path = Path(path)

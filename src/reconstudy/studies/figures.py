@@ -174,11 +174,7 @@ def importance_differences_plot(
         1, 2, figsize=(9.6, 1.0 + 0.3 * len(base)), squeeze=False, gridspec_kw={"width_ratios": [1, 1.4]}
     )
     ax = axes[0, 0]
-    y = np.arange(len(base))[::-1]
-    err = np.vstack([base["mean"] - base["ci_low"], base["ci_high"] - base["mean"]]).clip(min=0)
-    ax.barh(y, base["mean"], xerr=err, color="#c44e52", alpha=0.8, error_kw={"lw": 0.8, "capsize": 2})
-    ax.set_yticks(y, base["feature"], fontsize=7.5)
-    ax.set_xlabel("Mean decrease in impurity")
+    y = _importance_bars(ax, base)
     ax.set_title(f"B  Importance, {labels.get(reference, reference)}", fontsize=9, loc="left")
     ax2 = axes[0, 1]
     rs = sorted({float(r) for r in differences.get("R", pd.Series(dtype=float)).dropna()})
@@ -216,6 +212,16 @@ def importance_differences_plot(
     return fig
 
 
+def _importance_bars(ax, base: pd.DataFrame) -> np.ndarray:
+    """Mean impurity importance per feature (top first) with its percentile interval; bar positions."""
+    y = np.arange(len(base))[::-1]
+    err = np.vstack([base["mean"] - base["ci_low"], base["ci_high"] - base["mean"]]).clip(min=0)
+    ax.barh(y, base["mean"], xerr=err, color="#c44e52", alpha=0.8, error_kw={"lw": 0.8, "capsize": 2})
+    ax.set_yticks(y, base["feature"], fontsize=7.5)
+    ax.set_xlabel("Mean decrease in impurity")
+    return y
+
+
 def feature_importances(summary: pd.DataFrame, *, top: int = 15, simulated: bool = False):
     """Mean impurity importance (bars) with its percentile interval, the ``top`` features.
 
@@ -233,11 +239,7 @@ def feature_importances(summary: pd.DataFrame, *, top: int = 15, simulated: bool
     ncols = 2 if len(sources) > 1 else 1
     fig, axes = plt.subplots(1, ncols, figsize=(4.8 * ncols, 0.8 + 0.26 * len(base)), squeeze=False)
     ax = axes[0, 0]
-    y = np.arange(len(base))[::-1]
-    err = np.vstack([base["mean"] - base["ci_low"], base["ci_high"] - base["mean"]]).clip(min=0)
-    ax.barh(y, base["mean"], xerr=err, color="#c44e52", alpha=0.8, error_kw={"lw": 0.8, "capsize": 2})
-    ax.set_yticks(y, base["feature"], fontsize=7.5)
-    ax.set_xlabel("Mean decrease in impurity")
+    y = _importance_bars(ax, base)
     ax.set_title(f"Top {len(base)} features ({sources[0]})")
     if ncols == 2:
         ax2 = axes[0, 1]
