@@ -126,3 +126,14 @@ def test_tiny_training_run_writes_model_and_manifest(workdir):
     log = (workdir / "logs/train/varnet_T1w.log").read_text()
     assert "DL training: 4/4" in log and "epoch 2:" in log
     assert (workdir / "logs/benchmarks/train/varnet_T1w.tsv").is_file()
+
+
+def test_no_test_subject_is_a_config_error(workdir):
+    """The cohort metrics keep the test split only; without one the workflow stops at once."""
+    sheet = "subject\tgroup\tsplit\n01\tcontrol\ttrain\n02\tcontrol\tval\n"
+    path = train_config(workdir, sheet=sheet)
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", path, check=False)
+    assert result.returncode != 0
+    expected = f"cohort sheet {workdir / 'sheet.tsv'}: recon.dl.train is true but no subject has split 'test'"
+    assert expected in result.stdout + result.stderr
+    assert not (workdir / "results").exists()

@@ -20,6 +20,13 @@ if DL_TRAINED_ACQUISITIONS and not any(v == "train" for v in SPLITS.values()):
         f"(splits: {SPLITS}); mark some rows train in the sheet's split column or leave cells empty "
         "for the seeded split"
     )
+if DL_TRAINED_ACQUISITIONS and not any(v == "test" for v in SPLITS.values()):
+    # The cohort metrics keep the test split only (metrics.smk): without one they would be empty.
+    raise ConfigError(
+        f"cohort sheet {config['subjects']}: recon.dl.train is true but no subject has split 'test' "
+        f"(splits: {SPLITS}); mark some rows test in the sheet's split column or raise "
+        "recon.dl.test_fraction, so the metrics score images the network was not trained on"
+    )
 
 
 def split_subjects(role):
