@@ -16,7 +16,7 @@ import numpy as np
 
 from reconstudy.fourier import ifftc
 from reconstudy.io.kspace import KSpace
-from reconstudy.recon.dl.inference import hybrid_planes, prewhiten
+from reconstudy.recon.dl.inference import hybrid_planes, maps_as_planes, prewhiten
 
 MaskFunction = Callable[[tuple[int, int], float, np.random.Generator], np.ndarray]
 
@@ -127,8 +127,7 @@ def plane_coil_maps(kspace: KSpace, coil_method: str = "espirit") -> np.ndarray:
     """Coil maps of the conventional reconstructions as ``(x, coil, z, y)`` planes."""
     from reconstudy.recon.api import estimate_coil_maps
 
-    maps = estimate_coil_maps(kspace, coil_method=coil_method)  # (coil, z, y, x)
-    return np.ascontiguousarray(np.transpose(maps, (3, 0, 1, 2))).astype(np.complex64)
+    return maps_as_planes(estimate_coil_maps(kspace, coil_method=coil_method))
 
 
 def sampling_mask_function(pattern: str = "poisson", calibration: int = 12) -> MaskFunction:

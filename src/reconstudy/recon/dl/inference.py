@@ -50,6 +50,11 @@ def hybrid_planes(coil_kspace: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(ifftc(coil_kspace, axes=(-1,)), -1, 0)).astype(np.complex64)
 
 
+def maps_as_planes(coil_maps: np.ndarray) -> np.ndarray:
+    """``(coil, z, y, x)`` image-space coil maps -> ``(x, coil, z, y)``, the planes' layout."""
+    return np.ascontiguousarray(np.moveaxis(coil_maps, -1, 0)).astype(np.complex64)
+
+
 def reconstruct_planes(
     model: nn.Module,
     planes: np.ndarray,
@@ -126,7 +131,7 @@ def dl_reconstruct(
                 f"coil maps must have shape (coil, z, y, x) = {(n_coil, nz, ny, nx)} for "
                 f"{kspace.acquisition}, got {coil_maps.shape}"
             )
-        plane_maps = np.ascontiguousarray(np.moveaxis(coil_maps, -1, 0)).astype(np.complex64)
+        plane_maps = maps_as_planes(coil_maps)
     image = np.empty((n_echo, nz, ny, nx), dtype=np.complex64)
     progress = Progress(n_echo * nx, label=f"DL reconstruction {kspace.acquisition}", unit="plane")
     for echo in range(n_echo):
