@@ -6,7 +6,7 @@
 # Every step is independent: one failing does not stop the others. Files returned under $OUT
 # (the device tool returns at most 8):
 #   device.log               machine, step start/end times and exit codes
-#   varnet_t1w_fold<A>.pt    VarNet weights of the fold holding out anatomy A (A = SHIP: shipped)
+#   <DL_NAME>_fold<A>.pt     DL weights of the fold holding out anatomy A (A = SHIP: shipped)
 #   segmenter_fold<A>.pt     segmenter weights of the fold holding out label map A
 #   logs.tar.gz              training logs, manifests (sha256, configs, fold, budgets, histories)
 #
@@ -25,6 +25,11 @@
 #   SHIP=3             the fold whose models are written to resources/models (the shipped ones)
 #   DL_MINUTES, SEG_MINUTES   training budgets per fold (all folds train at the same time)
 #   SEG_BASE=12 SEG_BATCH=4 SEG_WORKERS=5   segmenter width, images per step, synthesis processes per fold
+#   SEG_SYNTH=device   synthesise the segmenter's images on the GPU (train-seg --synth-on-device; if that
+#                      fails in its first minute the fold restarts with SEG_WORKERS CPU processes);
+#                      SEG_SYNTH=workers: CPU processes only
+#   DL_CONFIG          training config of the DL folds (default resources/models/varnet_t1w.train.yaml);
+#                      the shipped fold is written to resources/models/<config name>.pt
 #   BENCH=0            1: also run benchmarks/dl_speed.py and qsm_speed.py on CUDA afterwards
 set -u
 export PYTHONUNBUFFERED=1
@@ -46,16 +51,19 @@ if [ "$SMOKE" != 1 ] && ! nvidia-smi -L >/dev/null 2>&1 && [ "${ALLOW_NO_GPU:-0}
        "machine's copy of the repo (use SMOKE=1 for a local check)" >&2
   exit 2
 fi
-DL_CONFIG=resources/models/varnet_t1w.train.yaml
+DL_CONFIG=${DL_CONFIG:-resources/models/varnet_t1w.train.yaml}
+DL_NAME=$(basename "$DL_CONFIG" .train.yaml)
+SEG_SYNTH=${SEG_SYNTH:-device}
 if [ "$SMOKE" = 1 ]; then
   DEVICE=${DEVICE:-cpu}
   DL_MINUTES=${DL_MINUTES:-0.3}; SEG_MINUTES=${SEG_MINUTES:-0.3}
   SEG_BASE=${SEG_BASE:-4}; SEG_BATCH=${SEG_BATCH:-1}; SEG_WORKERS=${SEG_WORKERS:-1}; SEG_STEPS=${SEG_STEPS:-4}
   DL_WORKERS=${DL_WORKERS:-1}; BENCH_S=${BENCH_S:-60}
-  DL_CONFIG="$WORK/smoke_varnet.yaml"
-  "$PY" - "$DL_CONFIG" <<'EOF'
+  SMOKE_SOURCE=$DL_CONFIG
+  DL_CONFIG="$WORK/$DL_NAME.train.yaml"
+  "$PY" - "$DL_CONFIG" "$SMOKE_SOURCE" <<'EOF'
 import sys, yaml
-config = yaml.safe_load(open("resources/models/varnet_t1w.train.yaml"))
+config = yaml.safe_load(open(sys.argv[2]))
 config["model"].update(num_cascades=2, chans=4)
 config["training"].update(epochs=2, steps_per_epoch=2, batch_size=2, mask_bank=2, val_planes=2)
 config["data"].update(train_subjects_per_anatomy=1, val_subjects_per_anatomy=1, test_subjects=0)
@@ -68,6 +76,13 @@ else
   DL_WORKERS=${DL_WORKERS:-4}; BENCH_S=${BENCH_S:-50}
 fi
 
+# Training budgets never run past the script's own: each fold stops (and exports) at least
+# 150 s (DL: the cohort is built before its budget starts) / 100 s (segmenter: synthetic validation on the CPU follows) before TOTAL_MINUTES.
+clamp_minutes() {  # clamp_minutes WANTED RESERVE_S
+  "$PY" -c "import sys; w, r, t = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]); print(round(max(0.2, min(w, (t * 60 - r) / 60)), 2))" "$1" "$2" "$TOTAL_MINUTES"
+}
+DL_MINUTES=$(clamp_minutes "$DL_MINUTES" 150)
+SEG_MINUTES=$(clamp_minutes "$SEG_MINUTES" 100)
 note() { echo "[$(date -u +%H:%M:%S) +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
 left() { echo $(( TOTAL_MINUTES * 60 - ($(date +%s) - START) )); }
 
@@ -83,8 +98,8 @@ note "device_check start: SMOKE=$SMOKE DEVICE=$DEVICE dl folds [$DL_FOLDS] ${DL_
 # the real paths; the old shipped files are removed first, so that a failed training can never
 # send the old weights back as new ones. SMOKE writes everything under $WORK.
 dl_out() {
-  if [ "$1" = "$SHIP" ] && [ "$SMOKE" != 1 ]; then echo resources/models/varnet_t1w.pt
-  else echo "$WORK/dl$1/varnet_t1w_fold$1.pt"; fi
+  if [ "$1" = "$SHIP" ] && [ "$SMOKE" != 1 ]; then echo "resources/models/$DL_NAME.pt"
+  else echo "$WORK/dl$1/${DL_NAME}_fold$1.pt"; fi
 }
 seg_out() {
   if [ "$1" = "$SHIP" ] && [ "$SMOKE" != 1 ]; then echo resources/models/segmenter
@@ -110,13 +125,27 @@ for a in $SEG_FOLDS; do
   MAPS=()
   for m in 1 2 3; do [ "$m" = "$a" ] || MAPS+=("resources/anatomy/training_seg_0$m.nii.gz"); done
   (
-    note "seg fold $a: start (maps ${MAPS[*]}) -> $out"
-    OMP_NUM_THREADS=1 timeout $(( $(left) - 45 )) "$PY" benchmarks/device_run.py train-seg \
-      --label-maps "${MAPS[@]}" --out "$out" --steps "$SEG_STEPS" --batch-size "$SEG_BATCH" \
-      --base-channels "$SEG_BASE" --levels 4 --learning-rate 2e-3 --warmup-steps 100 \
-      --device "$DEVICE" --threads 2 --workers "$SEG_WORKERS" --max-minutes "$SEG_MINUTES" \
-      --validate 6 >"$WORK/meta/seg_train_fold$a.log" 2>&1
-    note "seg fold $a: exit $?"
+    seg_train() {  # seg_train MAX_MINUTES SYNTHESIS_ARGS...
+      local minutes=$1; shift
+      OMP_NUM_THREADS=1 timeout $(( $(left) - 30 )) "$PY" benchmarks/device_run.py train-seg \
+        --label-maps "${MAPS[@]}" --out "$out" --steps "$SEG_STEPS" --batch-size "$SEG_BATCH" \
+        --base-channels "$SEG_BASE" --levels 4 --learning-rate 2e-3 --warmup-steps 100 \
+        --device "$DEVICE" --threads 2 --max-minutes "$minutes" --validate 6 "$@" \
+        >>"$WORK/meta/seg_train_fold$a.log" 2>&1
+    }
+    note "seg fold $a: start (maps ${MAPS[*]}, synthesis $SEG_SYNTH) -> $out"
+    t0=$(date +%s)
+    if [ "$SEG_SYNTH" = device ]; then
+      seg_train "$SEG_MINUTES" --synth-on-device --workers 0; rc=$?
+      if [ "$rc" != 0 ] && [ $(( $(date +%s) - t0 )) -lt 60 ]; then
+        note "seg fold $a: synthesis on $DEVICE failed (exit $rc); restarting with $SEG_WORKERS CPU workers"
+        rm -f "$out/checkpoint.pt"
+        seg_train "$(clamp_minutes "$SEG_MINUTES" $(( 100 + $(date +%s) - START )))" --workers "$SEG_WORKERS"; rc=$?
+      fi
+    else
+      seg_train "$SEG_MINUTES" --workers "$SEG_WORKERS"; rc=$?
+    fi
+    note "seg fold $a: exit $rc"
   ) &
   PIDS+=($!)
 done
@@ -147,8 +176,8 @@ fi
 # --- results -----------------------------------------------------------------------------------------
 for a in $DL_FOLDS; do
   out=$(dl_out "$a")
-  cp "$out" "$OUT/varnet_t1w_fold$a.pt" 2>>"$LOG" || note "no VarNet weights for fold $a"
-  cp "${out%.pt}.json" "$WORK/meta/varnet_t1w_fold$a.json" 2>>"$LOG"
+  cp "$out" "$OUT/${DL_NAME}_fold$a.pt" 2>>"$LOG" || note "no DL weights for fold $a"
+  cp "${out%.pt}.json" "$WORK/meta/${DL_NAME}_fold$a.json" 2>>"$LOG"
 done
 for a in $SEG_FOLDS; do
   out=$(seg_out "$a")

@@ -107,6 +107,36 @@ def test_synthetic_image_range_and_determinism():
     assert np.array_equal(one, two)
 
 
+def test_blur_and_percentiles_match_scipy_and_numpy():
+    from scipy import ndimage as ndi
+
+    from reconstudy.segment.synth import _gaussian_blur, _percentiles
+
+    volume = np.random.default_rng(0).random((12, 15, 18)).astype(np.float32)
+    sigmas = (0.5, 0.9, 1.4)
+    ours = _gaussian_blur(torch.from_numpy(volume), sigmas).numpy()
+    np.testing.assert_allclose(ours, ndi.gaussian_filter(volume, sigmas, mode="nearest"), atol=1e-5)
+    fractions = (0.005, 0.5, 0.99, 0.995)
+    np.testing.assert_allclose(
+        _percentiles(torch.from_numpy(volume), fractions),
+        np.percentile(volume, [100 * f for f in fractions]),
+        rtol=1e-5,
+    )
+
+
+@needs_anatomy
+def test_synthesis_on_a_device_matches_the_numpy_interface():
+    """The tensor path (what a GPU runs) is the same generator: on the CPU it gives the same pair."""
+    from reconstudy.segment.synth import training_pair
+
+    config = SynthConfig(patch=(20, 24, 20))
+    image, classes = training_pair([ANATOMY], config, np.random.default_rng([4, 2]))
+    image_t, classes_t = training_pair([ANATOMY], config, np.random.default_rng([4, 2]), device="cpu")
+    assert isinstance(image_t, torch.Tensor) and classes_t.dtype == torch.int64
+    np.testing.assert_array_equal(classes_t.numpy(), classes)
+    np.testing.assert_allclose(image_t.numpy(), image, atol=1e-6)
+
+
 @needs_anatomy
 def test_training_resume_reproduces_uninterrupted_run(tmp_path):
     from reconstudy.segment.train import TrainConfig, train
@@ -128,6 +158,11 @@ def test_training_resume_reproduces_uninterrupted_run(tmp_path):
     resumed, _ = train(config(4), tmp_path / "b.pt")
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
+    # Synthesis on the training device (CPU here) is the same image stream as the CPU path.
+    on_device, on_history = train(config(4), tmp_path / "c.pt", resume=False, synth_on_device=True)
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(value, on_device.state_dict()[key], atol=1e-6), key
+    assert on_history["synthesis"] == "on cpu"
     assert history["completed_steps"] == 4 and len(history["loss"]) == 1
     other = TrainConfig(
         label_maps=[str(ANATOMY)], steps=4, base_channels=3, levels=2, synth=SynthConfig(patch=(16, 16, 16))

@@ -64,6 +64,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--workers", type=int, default=0, help="processes synthesising training images (0: in the main one)"
     )
+    parser.add_argument(
+        "--synth-on-device",
+        action="store_true",
+        help="synthesise the training images on --device in the training process instead of in "
+        "CPU workers (on a GPU the generator is then no longer CPU-bound)",
+    )
     parser.add_argument("--warmup-steps", type=int, default=50, help="linear learning-rate warm-up steps")
     parser.add_argument("--validate", type=int, default=6, help="synthetic validation images (default 6)")
     parser.add_argument("--log", default=None, help="also append the log to this file")
@@ -100,7 +106,12 @@ def run(args) -> int:
         synth=SynthConfig(voxel_mm=args.voxel_mm, patch=tuple(args.patch)),
     )
     model, history = train(
-        config, out / "checkpoint.pt", device=args.device, max_minutes=args.max_minutes, workers=args.workers
+        config,
+        out / "checkpoint.pt",
+        device=args.device,
+        max_minutes=args.max_minutes,
+        workers=args.workers,
+        synth_on_device=args.synth_on_device,
     )
     model = model.cpu()
     extra = {

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage as ndi
+import torch
+from torch.nn import functional as F
 
 from reconstudy.resources import resource_path
 from reconstudy.segment.labels import HOMOLOGUES, to_classes
@@ -113,46 +114,88 @@ def _interpolation_matrix(n_fine, n_coarse):
     )
 
 
-def _smooth_field(rng, shape, n_coarse, amplitude):
+@functools.lru_cache(maxsize=32)
+def _interpolation_matrices(shape, n_coarse, device):
+    return tuple(
+        torch.as_tensor(_interpolation_matrix(n, n_coarse), dtype=torch.float32, device=device) for n in shape
+    )
+
+
+def _smooth_field(rng, shape, n_coarse, amplitude, device) -> torch.Tensor:
     """Coarse Gaussian grid, interpolated separably (three small matrix products; no spline filter)."""
-    coarse = rng.normal(size=(n_coarse,) * 3) * amplitude
-    mz, my, mx = (_interpolation_matrix(n, n_coarse) for n in shape)
-    return np.einsum("ai,bj,ck,ijk->abc", mz, my, mx, coarse, optimize=True).astype(np.float32)
+    coarse = torch.as_tensor(rng.normal(size=(n_coarse,) * 3) * amplitude, dtype=torch.float32, device=device)
+    mz, my, mx = _interpolation_matrices(tuple(shape), n_coarse, device)
+    field = torch.tensordot(mz, coarse, dims=([1], [0]))  # (a, j, k); one axis at a time is ~50x
+    field = torch.tensordot(field, my, dims=([1], [1]))  # (a, k, b)   faster than a 4-operand einsum
+    return torch.tensordot(field, mx, dims=([1], [1]))  # (a, b, c)
 
 
-def sample_labels(path, config: SynthConfig, rng, *, deform: bool = True) -> np.ndarray:
-    """A randomly transformed label patch ``(z, y, x)`` (FreeSurfer values) from the map at ``path``."""
+@functools.lru_cache(maxsize=8)
+def _label_tensor(path: str, device):
+    labels, _, _ = load_label_map(path)
+    return torch.from_numpy(labels.astype(np.int64)).to(device)
+
+
+@functools.lru_cache(maxsize=8)
+def _patch_offsets(shape, voxel_mm, device):
+    """RAS offsets (x=R, y=A, z=S) in mm of the patch voxels from the patch centre, (3, N)."""
+    axes = [(torch.arange(n, dtype=torch.float32, device=device) - (n - 1) / 2) * voxel_mm for n in shape]
+    z, y, x = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([x, y, z]).reshape(3, -1)
+
+
+def _device_of(device):
+    return torch.device("cpu" if device is None else device)
+
+
+def sample_labels(path, config: SynthConfig, rng, *, deform: bool = True, device=None):
+    """A randomly transformed label patch ``(z, y, x)`` (FreeSurfer values) from the map at ``path``.
+
+    The random draws come from ``rng``; the voxel work runs in torch on ``device``. With
+    ``device=None`` the patch is an int16 numpy array, otherwise an int64 tensor on ``device``.
+    """
     labels, affine, centre = load_label_map(str(path))
-    shape = tuple(config.patch)
-    v = config.voxel_mm
-    zyx = np.meshgrid(*[(np.arange(n, dtype=np.float32) - (n - 1) / 2) * v for n in shape], indexing="ij")
-    r = np.stack([zyx[2], zyx[1], zyx[0]]).reshape(3, -1)  # RAS offsets (x=R, y=A, z=S)
+    dev = _device_of(device)
+    shape = tuple(int(n) for n in config.patch)
+    r = _patch_offsets(shape, float(config.voxel_mm), dev)
     if deform:
         scales = 1 + rng.uniform(-config.scaling, config.scaling, size=3)
         matrix = _rotation(rng, config.rotation_deg) @ np.diag(scales)
         shift = rng.uniform(-config.shift_mm, config.shift_mm, size=3)
         amplitude = rng.uniform(0, config.deformation_mm)
-        points = matrix.astype(np.float32) @ r + (centre + shift).astype(np.float32)[:, None]
-        for axis in range(3):
-            points[axis] += _smooth_field(rng, shape, 5, amplitude).ravel()
+        displacement = torch.stack(
+            [_smooth_field(rng, shape, 5, amplitude, dev).reshape(-1) for _ in range(3)]
+        )
     else:
-        points = r + centre.astype(np.float32)[:, None]
-    inv = np.linalg.inv(affine).astype(np.float32)
-    ijk = np.rint(inv[:3, :3] @ points + inv[:3, 3:4]).astype(np.int32)
-    inside = np.all((ijk >= 0) & (ijk < np.array(labels.shape)[:, None]), axis=0)
-    out = np.zeros(ijk.shape[1], dtype=np.int16)
-    out[inside] = labels[ijk[0, inside], ijk[1, inside], ijk[2, inside]]
+        matrix, shift, displacement = np.eye(3), np.zeros(3), 0.0
+    inv = np.linalg.inv(affine)
+    # voxel index = inv (M r + c + u) + t: fold the affine pieces into one 3x3 and one offset.
+    to_ijk = torch.as_tensor(inv[:3, :3] @ matrix, dtype=torch.float32, device=dev)
+    offset = torch.as_tensor(inv[:3, :3] @ (centre + shift) + inv[:3, 3], dtype=torch.float32, device=dev)
+    points = to_ijk @ r + offset[:, None]
+    if deform:
+        points = points + torch.as_tensor(inv[:3, :3], dtype=torch.float32, device=dev) @ displacement
+    ijk = torch.round(points).long()
+    size = torch.as_tensor(labels.shape, device=dev)[:, None]
+    inside = ((ijk >= 0) & (ijk < size)).all(0)
+    flat = (ijk[0] * labels.shape[1] + ijk[1]) * labels.shape[2] + ijk[2]
+    source = _label_tensor(str(path), dev).reshape(-1)
+    out = torch.where(
+        inside, source[flat.clamp(0, source.numel() - 1)], torch.zeros((), dtype=torch.long, device=dev)
+    )
     out = out.reshape(shape)
     if deform and rng.random() < config.flip_probability:
-        out = _swap_sides(out[:, :, ::-1])
-    return np.ascontiguousarray(out)
+        out = _swap_sides(out.flip(-1))
+    if device is None:
+        return np.ascontiguousarray(out.numpy().astype(np.int16))
+    return out
 
 
-def _swap_sides(labels):
-    lut = np.arange(MAX_LABEL, dtype=np.int16)
+def _swap_sides(labels: torch.Tensor) -> torch.Tensor:
+    lut = np.arange(MAX_LABEL, dtype=np.int64)
     for left, right in HOMOLOGUES.items():
         lut[left], lut[right] = right, left
-    return lut[labels]
+    return torch.as_tensor(lut, device=labels.device)[labels]
 
 
 @functools.lru_cache(maxsize=2)
@@ -193,9 +236,36 @@ def _prior_means(rng, present, tissue_path):
     return means / peak * 255 if peak > 0 else means
 
 
-def synthesize_image(labels, config: SynthConfig, rng, tissue_path=None) -> np.ndarray:
-    """A synthetic image (float32, [0, 1]) with the anatomy of ``labels`` (FreeSurfer values)."""
-    present = np.unique(labels)
+def _gaussian_blur(image: torch.Tensor, sigmas) -> torch.Tensor:
+    """Separable Gaussian blur of a (z, y, x) volume, edge values repeated (scipy ``mode="nearest"``,
+    kernel truncated at 4 sigma as ``scipy.ndimage.gaussian_filter``)."""
+    out = image[None, None]
+    for axis, sigma in enumerate(sigmas):
+        radius = int(4.0 * float(sigma) + 0.5)
+        if radius < 1:
+            continue
+        t = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+        kernel = torch.exp(-0.5 * (t / float(sigma)) ** 2)
+        kernel = kernel / kernel.sum()
+        shape = [1, 1, 1, 1, 1]
+        shape[2 + axis] = kernel.numel()
+        pad = [0, 0, 0, 0, 0, 0]
+        pad[2 * (2 - axis)] = pad[2 * (2 - axis) + 1] = radius
+        out = F.conv3d(F.pad(out, pad, mode="replicate"), kernel.reshape(shape))
+    return out[0, 0]
+
+
+def synthesize_image(labels, config: SynthConfig, rng, tissue_path=None):
+    """A synthetic image (float32, [0, 1]) with the anatomy of ``labels`` (FreeSurfer values).
+
+    ``labels`` is a numpy array (the image comes back as numpy) or a tensor (the image stays on
+    its device). The per-label parameters are drawn from ``rng``; per-voxel noise from a torch
+    generator seeded by ``rng``, so a given ``rng`` state gives the same image on every run.
+    """
+    as_numpy = isinstance(labels, np.ndarray)
+    labels = torch.from_numpy(labels.astype(np.int64)) if as_numpy else labels.long()
+    dev = labels.device
+    present = torch.unique(labels).cpu().numpy()
     if rng.random() < config.prior_probability:
         means = _prior_means(rng, present, tissue_path or _default_tissue_path())
         sds = np.full(MAX_LABEL, rng.uniform(0, 8))
@@ -208,23 +278,48 @@ def synthesize_image(labels, config: SynthConfig, rng, tissue_path=None) -> np.n
         for group in TIE_GROUPS:
             if rng.random() < config.tie_probability / 2:
                 means[list(group)] = means[group[0]] * rng.normal(1, 0.04, size=len(group))
-    image = means[labels] + sds[labels] * rng.standard_normal(labels.shape)
-    image = np.clip(image, 0, None).astype(np.float32)
+    noise = torch.Generator(device=dev)
+    noise.manual_seed(int(rng.integers(2**62)))
+
+    def randn():
+        return torch.randn(labels.shape, generator=noise, device=dev)
+
+    means_t = torch.as_tensor(means, dtype=torch.float32, device=dev)
+    sds_t = torch.as_tensor(sds, dtype=torch.float32, device=dev)
+    image = (means_t[labels] + sds_t[labels] * randn()).clamp_min(0)
     if rng.random() < config.blur_probability:
         factors = rng.uniform(1.0, config.max_resolution_factor, size=3)
-        image = ndi.gaussian_filter(image, sigma=0.42 * factors, mode="nearest")
-    bias = _smooth_field(rng, labels.shape, 4, rng.uniform(0, config.bias_max))
-    image = image * np.exp(bias).astype(np.float32)
-    scale = float(np.percentile(image, 99)) or 1.0
+        image = _gaussian_blur(image, 0.42 * factors)
+    image = image * torch.exp(_smooth_field(rng, labels.shape, 4, rng.uniform(0, config.bias_max), dev))
+    scale = _percentiles(image, (0.99,))[0] or 1.0
     sigma = rng.uniform(0, config.noise_max) * scale
     if rng.random() < 0.5:
-        image = np.hypot(
-            image + sigma * rng.standard_normal(image.shape), sigma * rng.standard_normal(image.shape)
-        )
+        image = torch.hypot(image + sigma * randn(), sigma * randn())
     else:
-        image = image + sigma * rng.standard_normal(image.shape)
-    image = normalise(image.astype(np.float32))
-    return image ** np.float32(np.exp(rng.normal(0, config.gamma_sd)))
+        image = image + sigma * randn()
+    image = _normalise_tensor(image)
+    image = image ** float(np.exp(rng.normal(0, config.gamma_sd)))
+    return image.numpy() if as_numpy else image
+
+
+def _percentiles(image: torch.Tensor, fractions) -> list[float]:
+    """Linearly interpolated percentiles (as ``numpy.percentile``), from one selection per value."""
+    flat = image.reshape(-1)
+    out = []
+    for fraction in fractions:
+        position = fraction * (flat.numel() - 1)
+        below = int(position)
+        low = flat.kthvalue(below + 1).values
+        high = flat.kthvalue(min(below + 2, flat.numel())).values
+        out.append(float(low + (high - low) * (position - below)))
+    return out
+
+
+def _normalise_tensor(image: torch.Tensor) -> torch.Tensor:
+    lo, hi = _percentiles(image, (0.005, 0.995))
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return torch.zeros_like(image)
+    return ((image - lo) / (hi - lo)).clamp(0, 1)
 
 
 def tissue_image(labels, kind: str = "t1w", noise: float = 0.01, rng=None, tissue_path=None) -> np.ndarray:
@@ -259,9 +354,17 @@ def normalise(image: np.ndarray) -> np.ndarray:
     return np.clip((image - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 
-def training_pair(paths, config: SynthConfig, rng, tissue_path=None):
-    """One (image (z, y, x) float32, classes (z, y, x) int64) pair from a random map of ``paths``."""
+def training_pair(paths, config: SynthConfig, rng, tissue_path=None, device=None):
+    """One (image (z, y, x) float32, classes (z, y, x) int64) pair from a random map of ``paths``:
+    numpy arrays, or tensors on ``device`` when one is given."""
     path = paths[int(rng.integers(len(paths)))]
-    labels = sample_labels(path, config, rng)
+    labels = sample_labels(path, config, rng, device=device)
     image = synthesize_image(labels, config, rng, tissue_path)
-    return image, to_classes(labels)
+    if device is None:
+        return image, to_classes(labels)
+    return image, _class_lut(labels.device)[labels]
+
+
+@functools.lru_cache(maxsize=4)
+def _class_lut(device):
+    return torch.as_tensor(to_classes(np.arange(MAX_LABEL)), device=device)

@@ -90,13 +90,13 @@ def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) ->
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def _batch(config: TrainConfig, step: int):
-    images, targets = [], []
-    for i in range(config.batch_size):
-        rng = np.random.default_rng([config.seed, step, i])
-        image, classes = training_pair(config.label_maps, config.synth, rng)
-        images.append(image)
-        targets.append(classes)
+def _batch(config: TrainConfig, step: int, device=None):
+    """The batch of ``step``: CPU tensors, or tensors synthesised on ``device``."""
+    rngs = [np.random.default_rng([config.seed, step, i]) for i in range(config.batch_size)]
+    pairs = [training_pair(config.label_maps, config.synth, rng, device=device) for rng in rngs]
+    images, targets = zip(*pairs)
+    if device is not None:
+        return torch.stack(images)[:, None], torch.stack(targets)
     return torch.from_numpy(np.stack(images)[:, None]), torch.from_numpy(np.stack(targets))
 
 
@@ -113,8 +113,11 @@ class _StepBatches(torch.utils.data.Dataset):
         return _batch(self.config, self.start + index)
 
 
-def _batches(config: TrainConfig, start: int, workers: int):
-    """Training batches from ``start``; with ``workers`` > 0 synthesised in parallel processes."""
+def _batches(config: TrainConfig, start: int, workers: int, synth_device=None):
+    """Training batches from ``start``: synthesised on ``synth_device`` in this process, else with
+    ``workers`` > 0 in parallel CPU processes, else one after the other on the CPU."""
+    if synth_device is not None:
+        return (_batch(config, step, synth_device) for step in range(start, config.steps))
     if workers <= 0:
         return (_batch(config, step) for step in range(start, config.steps))
     for path in config.label_maps:  # warm the label-map cache before the workers fork
@@ -154,6 +157,7 @@ def train(
     resume: bool = True,
     max_minutes=None,
     workers: int = 0,
+    synth_on_device: bool = False,
 ):
     """Train (or resume) and return ``(model, history)``; checkpoints go to ``checkpoint_path``.
 
@@ -161,7 +165,10 @@ def train(
     time is further along, and training stops (checkpointed) when the budget is spent;
     ``history["completed_steps"]`` and ``history["stopped_on_time"]`` say where. ``workers``
     synthesises batches in that many processes (a GPU trains faster than one CPU core
-    synthesises); on CUDA the network runs under bfloat16 autocast.
+    synthesises); ``synth_on_device`` synthesises on the training device instead (on a GPU the
+    generator is then no longer CPU-bound; its per-voxel noise comes from the device's random
+    stream, so resume a run in the mode it started). On CUDA the network runs under bfloat16
+    autocast.
 
     ``history`` holds per-step losses (every 10th step), the wall time and steps/s.
     """
@@ -199,7 +206,8 @@ def train(
     stopped_on_time = False
     use_amp = torch.device(device).type == "cuda"
     model.train()
-    batches = _batches(config, start, workers)
+    batches = _batches(config, start, workers, torch.device(device) if synth_on_device else None)
+    history["synthesis"] = f"on {device}" if synth_on_device else f"{workers} CPU worker(s)"
     for step in range(start, config.steps):
         fraction = 0.0 if max_minutes is None else (time.perf_counter() - t0) / (60 * max_minutes)
         for group in optimizer.param_groups:
@@ -278,6 +286,7 @@ def export_weights(model, config: TrainConfig, history: dict, weights_path, mani
             "label_maps": [Path(p).name for p in config.label_maps],
             "wall_s": round(history.get("wall_s", 0.0), 1),
             "steps_per_s": history.get("steps_per_s"),
+            "synthesis": history.get("synthesis"),
             "completed_steps": history.get("completed_steps"),
             "stopped_on_time": history.get("stopped_on_time", False),
             "max_minutes": history.get("max_minutes"),
