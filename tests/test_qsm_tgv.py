@@ -99,6 +99,26 @@ def test_oblique_anisotropic_phantom():
     assert metrics.nrmse(axial, ph.chi, inner) > good + 0.05
 
 
+def test_default_step_scale_follows_the_voxel_area():
+    # 10 up to 1 mm (the balance measured on the 1 mm and 0.5 mm phantoms), 10 h^2 above it
+    # (h the geometric-mean voxel size)
+    assert tgv.default_step_scale((1.0, 1.0, 1.0)) == pytest.approx(10.0)
+    assert tgv.default_step_scale((0.47, 0.47, 1.0)) == pytest.approx(10.0)
+    assert tgv.default_step_scale((3.0, 3.0, 3.0)) == pytest.approx(90.0)
+    assert tgv.default_step_scale((1.0, 1.0, 8.0)) == pytest.approx(40.0)
+
+
+def test_default_step_scale_converges_faster_on_coarse_voxels():
+    # Issue 4: with a fixed s = 10, TGV on 3 mm voxels was far from converged after 1,000
+    # iterations, and the missing contrast was read as regularisation. Same phantom at 3 mm,
+    # 600 iterations (measured: NRMSE 0.33 with s = 10, 0.22 with the default s = 90)
+    ph = make_phantom(SHAPE, voxel_size_xyz=(3.0, 3.0, 3.0), noise=0.01, seed=1)
+    fixed, mask = _run(ph, step_scale=10.0)
+    scaled, _ = _run(ph)
+    assert metrics.nrmse(scaled, ph.chi, mask) < 0.27
+    assert metrics.nrmse(scaled, ph.chi, mask) < metrics.nrmse(fixed, ph.chi, mask) - 0.07
+
+
 def test_alpha_conventions():
     assert tgv.julia_alpha((20, 30), "seed003") == pytest.approx((0.002, 0.003))
     assert tgv.julia_alpha((20, 30), "auto") == pytest.approx((0.002, 0.003))
