@@ -64,7 +64,8 @@ if [ "$SMOKE" = 1 ]; then
   "$PY" - "$DL_CONFIG" "$SMOKE_SOURCE" <<'EOF'
 import sys, yaml
 config = yaml.safe_load(open(sys.argv[2]))
-config["model"].update(num_cascades=2, chans=4)
+depth = "num_unrolls" if config["architecture"] == "MoDL" else "num_cascades"
+config["model"].update({depth: 2, "chans": 4})
 config["training"].update(epochs=2, steps_per_epoch=2, batch_size=2, mask_bank=2, val_planes=2)
 config["data"].update(train_subjects_per_anatomy=1, val_subjects_per_anatomy=1, test_subjects=0)
 yaml.safe_dump(config, open(sys.argv[1], "w"))

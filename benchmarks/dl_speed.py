@@ -98,7 +98,6 @@ def main() -> None:
         if ("cpu", size) in results and ("cuda", size) in results:
             print(f"ratio cpu / cuda (batch {size}): {results[('cpu', size)] / results[('cuda', size)]:.1f}")
 
-    volume = training_volume(full, name="synthetic")
     cfg = TrainConfig(
         architecture=name,
         model=config,
@@ -108,6 +107,7 @@ def main() -> None:
         val_planes=2,
         val_accelerations=[8],
     )
+    volume = training_volume(full, name="synthetic", coil_map_calibration=cfg.coil_map_calibration())
     for device in devices:
         result = train(
             cfg, [volume], [volume], Path("/tmp") / f"dl_speed_{device}", device=device, resume=False

@@ -126,7 +126,8 @@ def test_superresolution_trains_on_centre_box_masks(tmp_path, volumes):
 def test_espirit_varnet_trains_on_volumes_with_their_coil_maps(tmp_path):
     """coil_maps: espirit -> the training volumes carry ESPIRiT maps and every batch feeds them."""
     from reconstudy.recon.api import estimate_coil_maps
-    from reconstudy.training.data import calibration_only
+    from reconstudy.recon.dl.inference import prewhiten
+    from reconstudy.training.data import calibration_only, coil_combined_image
 
     cfg = config(
         model=dict(num_cascades=2, chans=4, num_pools=2, coil_maps="espirit"),
@@ -139,6 +140,14 @@ def test_espirit_varnet_trains_on_volumes_with_their_coil_maps(tmp_path):
     volumes = [training_volume(kspace, name="a", coil_map_calibration=8)] * 2
     expected = np.moveaxis(estimate_coil_maps(calibration_only(kspace, 8)), -1, 0)
     np.testing.assert_allclose(volumes[0].maps, expected, rtol=1e-6, atol=1e-7)
+    # With maps the target is the map-combined full image (SENSE of the full data), zero where
+    # the maps are: not the root-sum-of-squares, whose background noise no network should learn.
+    combined = coil_combined_image(prewhiten(kspace.data[0], kspace.noise_covariance), volumes[0].maps)
+    np.testing.assert_allclose(
+        volumes[0].target, np.transpose(combined, (2, 0, 1)) / volumes[0].scale, rtol=1e-5, atol=1e-6
+    )
+    outside = np.abs(volumes[0].maps).sum(axis=1) == 0
+    assert outside.any() and np.all(volumes[0].target[outside] == 0)
     batch = PlaneSampler(volumes, line_mask, [4], batch_size=3, seed=0).batch(0, 0)
     assert batch.maps.shape == batch.kspace.shape
     result = train(cfg, volumes[:1], volumes[1:], tmp_path, resume=False)

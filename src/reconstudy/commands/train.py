@@ -129,7 +129,7 @@ def held_out_scores(model, cohort, train_config, data, evaluation, device="cpu",
     import pandas as pd
 
     cs = evaluation.get("cs") or {}
-    cs = cs if cs.get("accelerations") and train_config.architecture == "VarNet" else None
+    cs = cs if cs.get("accelerations") and train_config.architecture != "SuperResolution" else None
     sr = int(train_config.model.get("factor", 2)) if train_config.architecture == "SuperResolution" else None
     kwargs = dict(
         accelerations=evaluation["accelerations"],

@@ -74,9 +74,11 @@ def training_volume(
     Args:
         kspace: fully sampled 3D k-space.
         echo: which echo to use.
-        target: magnitude target ``(z, y, x)`` on the k-space's intensity scale; default the
-            root-sum-of-squares of the fully sampled (prewhitened) coil images, the image a
-            coil-map normalised reconstruction (SENSE, CS, the VarNet) estimates.
+        target: magnitude target ``(z, y, x)`` on the k-space's intensity scale. Default: with
+            coil maps, the fully sampled coil images combined with those maps,
+            ``|sum_c conj(S_c) x_c|`` (what SENSE of the full data gives: the workflow's reference,
+            zero where the maps are, so no network learns the background noise); without maps
+            the root-sum-of-squares of the fully sampled (prewhitened) coil images.
         brain: optional boolean ``(z, y, x)`` mask kept for evaluation.
         coil_map_calibration: when given, ESPIRiT maps are estimated from the central
             ``n x n`` (kz, ky) calibration block only, exactly as inference estimates them from an
@@ -91,16 +93,18 @@ def training_volume(
             f"training needs fully sampled k-space; {name or kspace.acquisition} is undersampled"
         )
     coil_kspace = prewhiten(kspace.data[echo], kspace.noise_covariance)
-    target = rss_image(coil_kspace) if target is None else np.abs(np.asarray(target, dtype=np.float32))
+    maps = None
+    if coil_map_calibration:
+        maps = plane_coil_maps(calibration_only(kspace, int(coil_map_calibration)))
+    if target is None:
+        target = rss_image(coil_kspace) if maps is None else coil_combined_image(coil_kspace, maps)
+    target = np.abs(np.asarray(target, dtype=np.float32))
     if target.shape != coil_kspace.shape[1:]:
         raise ValueError(
             f"target shape {target.shape} does not match the image shape {coil_kspace.shape[1:]}"
         )
     scale = float(np.percentile(target, 99)) or 1.0
     to_planes = (2, 0, 1)  # (z, y, x) -> (x, z, y)
-    maps = None
-    if coil_map_calibration:
-        maps = plane_coil_maps(calibration_only(kspace, int(coil_map_calibration)))
     return TrainingVolume(
         planes=hybrid_planes(coil_kspace / scale),
         target=np.ascontiguousarray(np.transpose(target / scale, to_planes)).astype(np.float32),
@@ -112,6 +116,14 @@ def training_volume(
         else np.ascontiguousarray(np.transpose(np.asarray(brain, bool), to_planes)),
         maps=maps,
     )
+
+
+def coil_combined_image(coil_kspace: np.ndarray, plane_maps: np.ndarray) -> np.ndarray:
+    """``|sum_c conj(S_c) F^H k_c|`` ``(z, y, x)`` from k-space ``(coil, kz, ky, kx)`` and maps in
+    the planes' layout ``(x, coil, z, y)``."""
+    images = ifftc(coil_kspace, axes=(-3, -2, -1))
+    maps = np.moveaxis(plane_maps, 0, -1)  # (coil, z, y, x)
+    return np.abs((np.conj(maps) * images).sum(axis=0)).astype(np.float32)
 
 
 def calibration_only(kspace: KSpace, calibration: int) -> KSpace:

@@ -70,7 +70,10 @@ class TrainConfig:
 
     def coil_map_calibration(self) -> int | None:
         """Calibration width for the training volumes' ESPIRiT maps, or None when the model makes its own."""
-        if self.architecture == "VarNet" and self.model.get("coil_maps") == "espirit":
+        # MoDL always reconstructs with ESPIRiT maps; the VarNet only with coil_maps: espirit.
+        if self.architecture == "MoDL" or (
+            self.architecture == "VarNet" and self.model.get("coil_maps") == "espirit"
+        ):
             return int(self.calibration)
         return None
 

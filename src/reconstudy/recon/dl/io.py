@@ -18,10 +18,15 @@ import torch
 from torch import nn
 
 from reconstudy.io.atomic import atomic_path
+from reconstudy.recon.dl.modl import MoDL
 from reconstudy.recon.dl.superres import SuperResolution
 from reconstudy.recon.dl.varnet import VarNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"VarNet": VarNet, "SuperResolution": SuperResolution}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "VarNet": VarNet,
+    "MoDL": MoDL,
+    "SuperResolution": SuperResolution,
+}
 MANIFEST_VERSION = 1
 
 
