@@ -6,7 +6,7 @@ model's (read from its manifest when present). Prints figures and ratios (batch 
 CUDA when a GPU is present).
 
 Usage:
-    python benchmarks/dl_speed.py [--model resources/models/varnet_t1w.pt] [--threads 2] [--repeats 2]
+    python benchmarks/dl_speed.py [--model resources/models/modl_t1w.pt] [--threads 2] [--repeats 2]
         [--devices cpu,cuda] [--batch-planes 1,8,24] [--train-batch 4]
 """
 
@@ -28,7 +28,7 @@ from reconstudy.training.loop import TrainConfig, train
 from reconstudy.training.synthetic import synthetic_kspace
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "resources" / "models" / "varnet_t1w.pt"
+DEFAULT_MODEL = REPO / "resources" / "models" / "modl_t1w.pt"
 
 
 def architecture(model_path: Path) -> tuple[str, dict]:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from reconstudy.recon.dl.io import load_model, manifest_path, save_model, sha256_of
+from reconstudy.recon.dl.modl import MoDL
 from reconstudy.recon.dl.superres import SuperResolution
 from reconstudy.recon.dl.varnet import VarNet
 
@@ -107,11 +108,11 @@ def test_weights_only_loading_rejects_pickled_code(saved):
 def test_shipped_model_loads_with_its_manifest():
     from pathlib import Path
 
-    shipped = Path(__file__).resolve().parents[1] / "resources" / "models" / "varnet_t1w.pt"
+    shipped = Path(__file__).resolve().parents[1] / "resources" / "models" / "modl_t1w.pt"
     if not shipped.exists():
         pytest.skip("no shipped model in resources/models")
     model, manifest = load_model(shipped)
-    assert isinstance(model, VarNet) and "train-dl" in manifest["retrain"]
+    assert isinstance(model, MoDL) and "train-dl" in manifest["retrain"]
     assert manifest["size_bytes"] < 10 * 2**20  # the repository ships it: keep it small
     # the held-out scores are of an anatomy the model never saw, and compare DL with CS at R = 4
     held_out = manifest["validation"]["held_out"]
@@ -120,3 +121,7 @@ def test_shipped_model_loads_with_its_manifest():
     assert ("cs", 4.0) in scored and {("dl", r) for r in (4.0, 6.0, 8.0, 12.0)} <= scored
     rows = manifest["validation"]["leave_one_anatomy_out"]["rows"]
     assert {row["fold_test_anatomy"] for row in rows} == {held_out["anatomy"]}
+    # every leave-one-anatomy-out fold is reported, each on the anatomy it did not train on
+    folds = manifest["validation"]["folds"]["folds"]
+    assert sorted(f["test_anatomy"] for f in folds) == [1, 2, 3]
+    assert all(f["test_anatomy"] not in f["train_anatomies"] for f in folds)

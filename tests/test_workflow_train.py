@@ -60,11 +60,11 @@ def test_one_train_dl_job_per_acquisition_feeds_reconstruct_dl(workdir):
     stdout = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", train_config(workdir)).stdout
     trained = jobs(stdout, "train_dl")
     assert sorted(job["output"].split(", ")[0] for job in trained) == [
-        "results/models/varnet_T1w.pt",
-        "results/models/varnet_mGRE.pt",
+        "results/models/dl_T1w.pt",
+        "results/models/dl_mGRE.pt",
     ]
     for job in trained:
-        acq = re.search(r"varnet_(\w+)\.pt", job["output"])[1]
+        acq = re.search(r"dl_(\w+)\.pt", job["output"])[1]
         # 01 is train by the sheet, 03 drawn (val_fraction 0.5 of one free subject keeps it train
         # or val); 02 is test and never enters training
         raw = sorted(p for p in job["input"].split(", ") if p.endswith(".h5"))
@@ -73,14 +73,14 @@ def test_one_train_dl_job_per_acquisition_feeds_reconstruct_dl(workdir):
     assert len(recons) == 3 * 2 * 2  # subjects x acquisitions x R
     for job in recons:
         acq = re.search(r"_(T1w|mGRE)\.h5", job["input"])[1]
-        assert f"results/models/varnet_{acq}.pt" in job["input"].split(", ")
+        assert f"results/models/dl_{acq}.pt" in job["input"].split(", ")
 
 
 def test_default_dl_uses_the_shipped_model(workdir):
     path = train_config(workdir, train=False)
     stdout = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", path).stdout
     assert not jobs(stdout, "train_dl")
-    shipped = str(REPO / "resources/models/varnet_t1w.pt")
+    shipped = str(REPO / "resources/models/modl_t1w.pt")
     assert all(shipped in job["input"] for job in jobs(stdout, "reconstruct_dl"))
 
 
@@ -113,7 +113,7 @@ def test_tiny_training_run_writes_model_and_manifest(workdir):
     # The cohort table scores the test split only (every method), not the images trained on.
     table = pd.read_csv(workdir / metrics, sep="\t", dtype={"subject": str})
     assert set(table["subject"]) == {"02"} and {"zf", "dl"} <= set(table["rec"])
-    model, manifest = load_model(workdir / "results/models/varnet_T1w.pt")
+    model, manifest = load_model(workdir / "results/models/dl_T1w.pt")
     assert manifest["architecture"]["config"]["num_cascades"] == 1
     subjects = manifest["data"]["subjects"]
     assert subjects == {"train": ["01"], "val": ["03"], "test": ["02"]}
@@ -122,10 +122,10 @@ def test_tiny_training_run_writes_model_and_manifest(workdir):
     assert manifest["training"]["completed_epochs"] == 2 and manifest["training"]["max_minutes"] == 1
     assert manifest["training"]["pattern"] == "poisson" and manifest["training"]["calibration"] == 8
     sidecar = json.loads((workdir / target.replace(".nii.gz", ".json")).read_text())
-    assert sidecar["model"] == "results/models/varnet_T1w.pt"
-    log = (workdir / "logs/train/varnet_T1w.log").read_text()
+    assert sidecar["model"] == "results/models/dl_T1w.pt"
+    log = (workdir / "logs/train/dl_T1w.log").read_text()
     assert "DL training: 4/4" in log and "epoch 2:" in log
-    assert (workdir / "logs/benchmarks/train/varnet_T1w.tsv").is_file()
+    assert (workdir / "logs/benchmarks/train/dl_T1w.tsv").is_file()
 
 
 def test_no_test_subject_is_a_config_error(workdir):

@@ -1,5 +1,5 @@
 # Training of the VarNet on the workflow's own cohort (docs/deep-learning.md, "Training in the
-# workflow"). Opt-in with recon.dl.train: reconstruct_dl then uses results/models/varnet_<acq>.pt.
+# workflow"). Opt-in with recon.dl.train: reconstruct_dl then uses results/models/dl_<acq>.pt.
 
 
 include: "train_helpers.smk"
@@ -27,9 +27,9 @@ if DL_TRAINED_ACQUISITIONS:
             calibration=config["sampling"]["calibration"],
             seed=config["seed"],
         log:
-            f"{LOGS}/train/varnet_{{acq}}.log",
+            f"{LOGS}/train/dl_{{acq}}.log",
         benchmark:
-            f"{LOGS}/benchmarks/train/varnet_{{acq}}.tsv"
+            f"{LOGS}/benchmarks/train/dl_{{acq}}.tsv"
         threads: 2
         resources:
             mem_mb=train_mem_mb,

@@ -34,7 +34,7 @@ def split_subjects(role):
 
 
 def trained_model_path(acq, ext=".pt"):
-    return f"{RESULTS}/models/varnet_{acq}{ext}"
+    return f"{RESULTS}/models/dl_{acq}{ext}"
 
 
 def dl_model_path(acq):

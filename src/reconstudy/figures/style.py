@@ -15,7 +15,7 @@ METHOD_LABELS = {
     "zf": "Zero-filled",
     "sense": "SENSE",
     "cs": "CS (L1-wavelet)",
-    "dl": "DL (VarNet)",
+    "dl": "DL (MoDL)",
     "dl_sr": "DL + 2x SR",
 }
 METHOD_COLOURS = {
