@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reconstudy.recon.dl.unet import UNet, channels_to_complex, complex_to_channels
-from reconstudy.recon.dl.varnet import _as_batch_mask, sense_combine, sense_expand
+from reconstudy.recon.dl.varnet import _as_batch_mask, check_maps, check_planes, sense_combine, sense_expand
 
 # Smallest denominator in the CG step sizes: an all-zero plane (no signal, zero residual) must give
 # a zero step, not 0/0, and a clamp (unlike torch.where) keeps the gradient finite there as well.
@@ -235,17 +235,8 @@ class MoDL(nn.Module):
     def forward(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if not torch.is_complex(masked_kspace) or masked_kspace.ndim != 4:
-            raise ValueError(
-                f"MoDL expects complex k-space (batch, coil, H, W), got {masked_kspace.dtype} "
-                f"{tuple(masked_kspace.shape)}"
-            )
-        if maps is None or tuple(maps.shape) != tuple(masked_kspace.shape):
-            got = None if maps is None else tuple(maps.shape)
-            raise ValueError(
-                f"MoDL uses ESPIRiT coil maps: pass maps of shape {tuple(masked_kspace.shape)} "
-                f"(batch, coil, H, W), got {got}"
-            )
+        check_planes("MoDL", masked_kspace)
+        check_maps("MoDL", masked_kspace, maps)
         cfg = self.config
         mask = _as_batch_mask(mask, masked_kspace.shape[0]).to(masked_kspace.device)
         with torch.autocast(device_type=masked_kspace.device.type, enabled=False):

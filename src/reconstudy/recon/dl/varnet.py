@@ -106,6 +106,25 @@ def calibration_region(mask: torch.Tensor) -> torch.Tensor:
     return (inside_h[:, :, None] & inside_w[:, None, :]).unsqueeze(1).float()
 
 
+def check_planes(model: str, masked_kspace: torch.Tensor) -> None:
+    """Raise unless ``masked_kspace`` is complex ``(batch, coil, H, W)``."""
+    if not torch.is_complex(masked_kspace) or masked_kspace.ndim != 4:
+        raise ValueError(
+            f"{model} expects complex k-space (batch, coil, H, W), got {masked_kspace.dtype} "
+            f"{tuple(masked_kspace.shape)}"
+        )
+
+
+def check_maps(model: str, masked_kspace: torch.Tensor, maps: torch.Tensor | None) -> None:
+    """Raise unless ``maps`` (the ESPIRiT maps the model was given) match the k-space's shape."""
+    if maps is None or tuple(maps.shape) != tuple(masked_kspace.shape):
+        got = None if maps is None else tuple(maps.shape)
+        raise ValueError(
+            f"{model} uses ESPIRiT coil maps: pass maps of shape {tuple(masked_kspace.shape)} "
+            f"(batch, coil, H, W), got {got}"
+        )
+
+
 def _as_batch_mask(mask: torch.Tensor, batch: int) -> torch.Tensor:
     if mask.ndim == 2:
         mask = mask[None, None].expand(batch, 1, *mask.shape)
@@ -215,21 +234,13 @@ class VarNet(nn.Module):
     def forward(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if not torch.is_complex(masked_kspace) or masked_kspace.ndim != 4:
-            raise ValueError(
-                f"VarNet expects complex k-space (batch, coil, H, W), got {masked_kspace.dtype} "
-                f"{tuple(masked_kspace.shape)}"
-            )
+        check_planes("VarNet", masked_kspace)
         mask = _as_batch_mask(mask, masked_kspace.shape[0]).to(masked_kspace.device)
         measured = masked_kspace * mask
         if self.sensitivity is not None:
             maps = self.sensitivity(measured, mask)
-        elif maps is None or tuple(maps.shape) != tuple(masked_kspace.shape):
-            got = None if maps is None else tuple(maps.shape)
-            raise ValueError(
-                f"this VarNet uses ESPIRiT coil maps: pass maps of shape {tuple(masked_kspace.shape)} "
-                f"(batch, coil, H, W), got {got}"
-            )
+        else:
+            check_maps("this VarNet", masked_kspace, maps)
         kspace = measured
         for cascade in self.cascades:
             kspace = cascade(kspace, measured, mask, maps)
