@@ -1,4 +1,4 @@
-"""``reconstudy recon``: zero-filled, SENSE or CS reconstruction of raw k-space to NIfTI."""
+"""``reconstudy recon``: zero-filled, SENSE, CS or DL reconstruction of raw k-space to NIfTI."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ log = logging.getLogger("reconstudy")
 
 DESCRIPTION = """\
 Reconstruct raw k-space (ISMRMRD or any format `reconstudy convert` reads) with zero-filling
-(zf: coils combined with ESPIRiT sensitivities), CG-SENSE (sense) or compressed sensing (cs:
-L1-wavelet, FISTA) and write the magnitude image as NIfTI with the data's affine (echoes on the
-4th axis). With --mask, the k-space is first undersampled retrospectively by that mask (a boolean
-(ky, kz) .npy from `reconstudy mask`); without it the data are used as acquired. 3D data are
+(zf: coils combined with ESPIRiT sensitivities), CG-SENSE (sense), compressed sensing (cs:
+L1-wavelet, FISTA) or a trained network (dl: the shipped MoDL, or --model PATH, a model written
+by `reconstudy train-dl`; CPU or --device cuda) and write the magnitude image as NIfTI with the
+data's affine (echoes on the 4th axis). With --mask, the k-space is first undersampled
+retrospectively by that mask (a boolean (ky, kz) .npy from `reconstudy mask`); without it the
+data are used as acquired. 3D data are
 solved plane by plane along the readout, so memory stays bounded. Nothing is written on error
 (mask of the wrong shape, NaN in the k-space, unreadable input).
 """
@@ -31,17 +33,24 @@ examples:
   reconstudy recon --method cs --kspace sub-01_T1w.h5 --mask m8.npy --lam 0.004 --out cs_R8.nii.gz
   reconstudy recon --method cs --regulariser wavelet3d --kspace sub-01_T1w.h5 --mask m8.npy --out cs3d.nii.gz
   reconstudy recon --method sense --kspace sub-01_T1w.h5 --out sense.nii.gz
+  reconstudy recon --method dl --kspace sub-01_T1w.h5 --mask m8.npy --out dl_R8.nii.gz
+  reconstudy recon --method dl --model my_model.pt --device cuda --kspace raw.h5 --out dl.nii.gz
 """
+
+DL_METHODS = ("dl",)
+SHIPPED_MODEL = "resources/models/modl_t1w.pt"
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "recon",
-        help="reconstruct k-space (zf, sense, cs) to a magnitude NIfTI",
+        help="reconstruct k-space (zf, sense, cs, dl) to a magnitude NIfTI",
         description=DESCRIPTION,
         epilog=EPILOG,
     )
-    parser.add_argument("--method", required=True, choices=METHODS, help="reconstruction method")
+    parser.add_argument(
+        "--method", required=True, choices=(*METHODS, *DL_METHODS), help="reconstruction method"
+    )
     parser.add_argument("--kspace", required=True, help="raw k-space file (ISMRMRD .h5, ...)")
     parser.add_argument("--mask", help="boolean (ky, kz) .npy mask to undersample with first")
     parser.add_argument("--lam", type=float, help="regularisation weight (sense: Tikhonov; cs: L1)")
@@ -62,7 +71,17 @@ def register(subparsers) -> None:
         "calibration per volume for 3D encodings, one per slice for multi-slice data), espirit3d, "
         "espirit2d (one calibration per readout plane) or lowres (low-resolution coil images)",
     )
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda needs cupy")
+    parser.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda"), help="cuda: torch for dl, cupy for sense/cs"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"dl: trained model (.pt with its .json manifest; default the shipped {SHIPPED_MODEL})",
+    )
+    parser.add_argument(
+        "--batch-planes", type=int, default=8, help="dl: readout planes per network call (bounds memory)"
+    )
     parser.add_argument("--out", required=True, help="output NIfTI (.nii or .nii.gz)")
     parser.set_defaults(func=run)
 
@@ -98,21 +117,37 @@ def apply_mask(kspace, mask_path):
     return replace(kspace, data=data, sampling_mask=mask)
 
 
+def _dl_image(kspace, args):
+    """The trained network's image; its coil maps come from the same estimator as SENSE and CS."""
+    from reconstudy.recon.api import estimate_coil_maps
+    from reconstudy.recon.dl import dl_reconstruct
+    from reconstudy.resources import resource_path
+
+    model = Path(args.model) if args.model else resource_path(*SHIPPED_MODEL.split("/")[1:])
+    if not model.exists():
+        raise FileNotFoundError(f"{model}: no such DL model (--model: a .pt written by reconstudy train-dl)")
+    maps = estimate_coil_maps(kspace, coil_method=args.coil_method)
+    return dl_reconstruct(kspace, model, device=args.device, batch_planes=args.batch_planes, coil_maps=maps)
+
+
 def run(args) -> int:
     kspace = read_kspace(args.kspace)
     if args.mask:
         kspace = apply_mask(kspace, args.mask)
     log.info("%s: R = %.3f, %s reconstruction", args.kspace, kspace.acceleration, args.method)
-    image = reconstruct(
-        kspace,
-        args.method,
-        lam=args.lam,
-        iterations=args.iterations,
-        tol=args.tol,
-        device=args.device,
-        regulariser=args.regulariser,
-        coil_method=args.coil_method,
-    )
+    if args.method in DL_METHODS:
+        image = _dl_image(kspace, args)
+    else:
+        image = reconstruct(
+            kspace,
+            args.method,
+            lam=args.lam,
+            iterations=args.iterations,
+            tol=args.tol,
+            device=args.device,
+            regulariser=args.regulariser,
+            coil_method=args.coil_method,
+        )
     magnitude = np.abs(image)
     # save_image takes (..., z, y, x): a leading echo axis becomes NIfTI's 4th axis.
     volume = magnitude[0] if magnitude.shape[0] == 1 else magnitude
