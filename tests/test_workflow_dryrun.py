@@ -22,6 +22,8 @@ def test_default_config_dry_run(workdir):
     # one undersampling job writes every R
     assert counts["reconstruct"] == 6 * 2 * 4
     assert counts["reconstruct_reference"] == 6 * 2
+    assert counts["reconstruct_dl"] == 6 * 4  # the shipped MoDL, T1w only (recon.dl.acquisitions)
+    assert counts["dl_held_out"] == 1
     assert counts["undersample"] == 6 * 2
     assert counts["simulate_subject"] == 6
     # segmentation: one job per subject (every chosen T1w image), one cohort table job, one figure job
@@ -161,7 +163,7 @@ def test_study_chunks_follow_the_config(workdir):
 
 
 def test_bad_study_case_is_named(workdir):
-    config = write_config(workdir, "studies: {readers: {enabled: true, cases: [{rec: dl, R: 4}]}}")
+    config = write_config(workdir, "studies: {readers: {enabled: true, cases: [{rec: dl_sr, R: 4}]}}")
     result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config, check=False)
     assert result.returncode != 0
-    assert "studies.readers.cases[0]: rec 'dl' is not in recon.methods" in result.stdout + result.stderr
+    assert "studies.readers.cases[0]: rec 'dl_sr' is not in recon.methods" in result.stdout + result.stderr

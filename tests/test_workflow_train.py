@@ -57,7 +57,8 @@ def jobs(stdout, rule):
 
 
 def test_one_train_dl_job_per_acquisition_feeds_reconstruct_dl(workdir):
-    stdout = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", train_config(workdir)).stdout
+    path = train_config(workdir, acquisitions=["T1w", "mGRE"])
+    stdout = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", path).stdout
     trained = jobs(stdout, "train_dl")
     assert sorted(job["output"].split(", ")[0] for job in trained) == [
         "results/models/dl_T1w.pt",

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from reconstudy.config import ConfigError, load_sheet, validate
+from reconstudy.held_out import LEARNED_METHODS, simulated_anatomy
 from reconstudy.paths import bids, format_r
 from reconstudy.provenance import methods_paragraph
 
@@ -31,9 +32,23 @@ ACQUISITIONS = config["acquisitions"]
 ACCELERATIONS = [format_r(r) for r in config["sampling"]["accelerations"]]
 METHODS = config["recon"]["methods"]
 CONVENTIONAL = [m for m in METHODS if m in ("zf", "sense", "cs")]
+# Learned methods run only for recon.dl.acquisitions (the shipped model saw T1w only).
+LEARNED = [m for m in METHODS if m in LEARNED_METHODS]
+# Listed acquisitions that this run does not process are skipped (the schema rejects unknown
+# names), so an mGRE-only study with the default methods simply runs no DL.
+DL_ACQUISITIONS = [a for a in config["recon"]["dl"]["acquisitions"] if a in ACQUISITIONS] if LEARNED else []
+
+
+def methods_for(acq):
+    """Reconstruction methods of one acquisition: recon.methods, learned ones only where listed."""
+    return [m for m in METHODS if m not in LEARNED_METHODS or acq in DL_ACQUISITIONS]
+
+
+# The held-out table (metrics.smk): DL vs CS on subjects whose anatomy the model never saw.
+DL_HELD_OUT = "dl" in LEARNED and "cs" in METHODS and bool(DL_ACQUISITIONS)
 REFERENCE_METHOD = config["recon"]["reference"]
 QSM_METHODS = config["qsm"]["methods"] if "mGRE" in ACQUISITIONS else []
-QSM_RECONS = [m for m in METHODS if config["qsm"]["recons"] is None or m in config["qsm"]["recons"]]
+QSM_RECONS = [m for m in methods_for("mGRE") if config["qsm"]["recons"] is None or m in config["qsm"]["recons"]]
 RETROSPECTIVE_FROM = config["sampling"]["retrospective_from"]
 if RETROSPECTIVE_FROM is not None:
     RETROSPECTIVE_FROM = format_r(RETROSPECTIVE_FROM)
@@ -55,6 +70,14 @@ wildcard_constraints:
 
 def is_simulated(subject, acq):
     return subjects.loc[subject].get(f"raw_{acq}", "") == ""
+
+
+def sheet_anatomies(acq):
+    """subject -> anatomy (1-3) of each simulated subject of one acquisition; None for measured data."""
+    return {
+        s: simulated_anatomy(s, subjects.loc[s].get("anatomy", "")) if is_simulated(s, acq) else None
+        for s in subjects.index
+    }
 
 
 def raw_path(subject, acq):
@@ -113,7 +136,7 @@ def get_subject_recons(wildcards):
     for acq in ACQUISITIONS:
         paths[f"ref_{acq}"] = recon_path(wildcards.subject, acq, "1", REFERENCE_METHOD)
         for R in ACCELERATIONS:
-            for rec in METHODS:
+            for rec in methods_for(acq):
                 paths[f"{acq}_R{R}_{rec}"] = recon_path(wildcards.subject, acq, R, rec)
     return paths
 
@@ -143,6 +166,8 @@ def get_final_outputs():
         f"{RESULTS}/group/metrics_summary.tsv",
         f"{RESULTS}/figures/metrics_vs_R.png",
     ]
+    if DL_HELD_OUT:  # metrics.smk: DL vs CS on the subjects whose anatomy the model never saw
+        targets += [f"{RESULTS}/group/dl_held_out.tsv", f"{RESULTS}/figures/dl_held_out.png"]
     targets += [f"{RESULTS}/figures/montage_sub-{montage_subject()}_{acq}.png" for acq in ACQUISITIONS]
     if QSM_METHODS:
         targets += [

@@ -36,7 +36,7 @@ rule figure_montage:
         pdf=f"{RESULTS}/figures/montage_sub-{{subject}}_{{acq}}.pdf",
     params:
         accelerations=ACCELERATIONS,
-        methods=METHODS,
+        methods=lambda wc: methods_for(wc.acq),
         reference=REFERENCE_METHOD,
     log:
         f"{LOGS}/figures/montage_sub-{{subject}}_{{acq}}.log",

@@ -11,7 +11,7 @@ rule subject_metrics:
         subject=lambda wc: wc.subject,
         acquisitions=ACQUISITIONS,
         accelerations=ACCELERATIONS,
-        methods=METHODS,
+        methods={acq: methods_for(acq) for acq in ACQUISITIONS},
         normalise=config["metrics"]["normalise"],
     log:
         f"{LOGS}/metrics/sub-{{subject}}.log",
@@ -27,7 +27,8 @@ rule subject_metrics:
 
 rule cohort_metrics:
     input:
-        expand(
+        unpack(dl_manifests),
+        tables=expand(
             bids(RESULTS, "{subject}", "metrics", datatype="metrics", ext=".tsv"),
             subject=subjects.index,
         ),
@@ -42,6 +43,8 @@ rule cohort_metrics:
         # With a VarNet trained on this cohort, only its test subjects are scored (every method,
         # so the comparison stays paired): train and val images would flatter the network.
         scored=split_subjects("test") if DL_TRAINED_ACQUISITIONS else None,
+        # Whether the model saw each subject's anatomy (column model_saw_anatomy; measured data: None).
+        anatomies={acq: sheet_anatomies(acq) for acq in ACQUISITIONS},
         methods=lambda wc: methods_paragraph(config, len(subjects)),
         simulated=config["simulate"],
     log:
@@ -54,6 +57,40 @@ rule cohort_metrics:
         "../../envs/reconstudy.yaml"
     script:
         "../scripts/cohort_metrics.py"
+
+
+if DL_HELD_OUT:
+
+    # DL vs CS per R on the subjects whose anatomy the network never saw (paired), and the
+    # seed-000 claims; the figure draws the same numbers.
+    rule dl_held_out:
+        input:
+            f"{RESULTS}/group/metrics.tsv",
+        output:
+            table=report(
+                f"{RESULTS}/group/dl_held_out.tsv",
+                caption="../report/dl_held_out.rst",
+                category="Tables",
+            ),
+            png=report(
+                f"{RESULTS}/figures/dl_held_out.png",
+                caption="../report/dl_held_out_figure.rst",
+                category="Figures",
+            ),
+            pdf=f"{RESULTS}/figures/dl_held_out.pdf",
+        params:
+            methods=lambda wc: methods_paragraph(config, len(subjects)),
+            simulated=config["simulate"],
+        log:
+            f"{LOGS}/group/dl_held_out.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        conda:
+            "../../envs/reconstudy.yaml"
+        script:
+            "../scripts/dl_held_out.py"
 
 
 rule group_summary:

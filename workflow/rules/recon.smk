@@ -69,6 +69,7 @@ rule reconstruct_dl:
         sidecar=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag", ext=".json"),
     wildcard_constraints:
         rec="dl",
+        acq="|".join(DL_ACQUISITIONS) or "T1w",  # recon.dl.acquisitions only (common.smk)
     params:
         recon=config["recon"],
     log:

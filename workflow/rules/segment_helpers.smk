@@ -19,7 +19,9 @@ def segmentation_accelerations():
     return chosen
 
 
-SEGMENT_RECONS = [m for m in METHODS if SEGMENTATION["recons"] is None or m in SEGMENTATION["recons"]]
+SEGMENT_RECONS = [
+    m for m in methods_for("T1w") if SEGMENTATION["recons"] is None or m in SEGMENTATION["recons"]
+]
 # (R, recon) of every segmented T1w image: the fully sampled reference first, then each R and recon.
 SEGMENT_IMAGES = [("1", REFERENCE_METHOD)] + [
     (R, rec) for R in segmentation_accelerations() for rec in SEGMENT_RECONS

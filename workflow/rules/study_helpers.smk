@@ -12,7 +12,9 @@ STUDY_QSM = STUDIES.get("qsm_reading") or {}
 STUDY_PREDICTION = STUDIES.get("prediction") or {}
 STUDY_NAME = STUDIES.get("name") or "study"
 READING_CASES = (
-    reading_cases(STUDY_READERS.get("cases"), METHODS, ACCELERATIONS) if STUDY_READERS.get("enabled") else []
+    reading_cases(STUDY_READERS.get("cases"), methods_for(STUDY_READERS.get("acq", "T1w")), ACCELERATIONS)
+    if STUDY_READERS.get("enabled")
+    else []
 )
 if STUDY_READERS.get("enabled") and STUDY_READERS.get("acq", "T1w") not in ACQUISITIONS:
     raise ConfigError(

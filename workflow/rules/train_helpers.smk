@@ -4,7 +4,7 @@ from reconstudy.training.sheet import assign_splits
 DL = config["recon"]["dl"]
 DL_TRAIN = bool(DL["train"])
 # One model per acquisition that the workflow reconstructs with the VarNet.
-DL_TRAINED_ACQUISITIONS = list(ACQUISITIONS) if DL_TRAIN and "dl" in METHODS else []
+DL_TRAINED_ACQUISITIONS = [acq for acq in ACQUISITIONS if DL_TRAIN and "dl" in methods_for(acq)]
 
 
 def learning_splits():
@@ -42,6 +42,13 @@ def dl_model_path(acq):
     if acq in DL_TRAINED_ACQUISITIONS:
         return trained_model_path(acq)
     return str(REPO / DL["model"])
+
+
+def dl_manifests(wildcards):
+    """Manifest of the model of each acquisition that DL reconstructs (trained or shipped)."""
+    if "dl" not in LEARNED:
+        return {}
+    return {f"manifest_{acq}": str(Path(dl_model_path(acq)).with_suffix(".json")) for acq in DL_ACQUISITIONS}
 
 
 def get_training_raw(wildcards):

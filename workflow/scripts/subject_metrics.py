@@ -11,7 +11,7 @@ recons = {
     (acq, R, rec): snakemake.input[f"{acq}_R{R}_{rec}"]
     for acq in p.acquisitions
     for R in p.accelerations
-    for rec in p.methods
+    for rec in p.methods[acq]  # learned methods only for recon.dl.acquisitions
 }
 table = score_subject(p.subject, recons, references, snakemake.input.mask, p.normalise)
 with atomic_path(snakemake.output[0]) as tmp:
