@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reconstudy.held_out import simulated_anatomy
 from reconstudy.io.ismrmrd_io import write_ismrmrd
 from reconstudy.phantom import PhantomConfig, simulate_subject, write_truth
 from reconstudy.progress import configure_logging
@@ -12,7 +13,7 @@ from reconstudy.seeding import derive_seed
 configure_logging(snakemake.log[0])
 row = snakemake.params.row
 label = f"sub-{row['subject']}"
-anatomy = int(row["anatomy"]) if row.get("anatomy") else 1 + derive_seed(row["subject"]) % 3
+anatomy = simulated_anatomy(row["subject"], row.get("anatomy", ""))
 seed = derive_seed(snakemake.params.seed, "simulate", row["subject"])
 subject = simulate_subject(
     label, row["group"], anatomy, PhantomConfig.from_dict(snakemake.params.phantom), seed

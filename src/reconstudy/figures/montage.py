@@ -107,5 +107,6 @@ def methods_montage(
     for j, R in enumerate(accelerations, start=1):
         axes[0, j].set_title(f"R = {R:g}")
     figure.suptitle(title)
-    figure.tight_layout()
+    # tight_layout ignores the suptitle: keep ~0.5 inch above the column titles for it.
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / figure.get_figheight()))
     return figure
