@@ -58,26 +58,32 @@ if CONVENTIONAL:
     ruleorder: reconstruct_reference > reconstruct
 
 
+# One job per (subject, acq) reconstructs every R with the network: the model is loaded once, and
+# a cohort gains one job per subject rather than len(R) (the 1,000-subject DAG stays under a minute).
 rule reconstruct_dl:
     input:
-        raw=get_undersampled,
+        unpack(lambda wc: {f"raw_R{R}": undersampled_path(wc.subject, wc.acq, R) for R in ACCELERATIONS}),
         maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
         model=lambda wc: dl_model_path(wc.acq),  # train_helpers.smk: trained or shipped
     output:
-        mag=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag"),
-        phase=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="phase"),
-        sidecar=recon_path("{subject}", "{acq}", "{R}", "{rec}", part="mag", ext=".json"),
+        **{
+            f"{part}_R{R}": recon_path("{subject}", "{acq}", R, "dl", part=kind, ext=ext)
+            for R in ACCELERATIONS
+            for part, kind, ext in (("mag", "mag", ".nii.gz"), ("phase", "phase", ".nii.gz"), ("sidecar", "mag", ".json"))
+        },
     wildcard_constraints:
-        rec="dl",
         acq="|".join(DL_ACQUISITIONS) or "T1w",  # recon.dl.acquisitions only (common.smk)
     params:
         recon=config["recon"],
+        accelerations=ACCELERATIONS,
     log:
-        f"{LOGS}/recon/sub-{{subject}}_acq-R{{R}}_rec-{{rec}}_{{acq}}.log",
+        f"{LOGS}/recon/sub-{{subject}}_rec-dl_{{acq}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/recon/sub-{{subject}}_rec-dl_{{acq}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
-        runtime=60,
+        runtime=30 + 15 * len(ACCELERATIONS),
         gpu=1 if config["recon"]["device"] == "cuda" else 0,
     conda:
         "../../envs/reconstudy.yaml"

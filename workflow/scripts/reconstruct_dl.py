@@ -1,4 +1,4 @@
-"""Adapter: deep-learning reconstruction (unrolled VarNet) of one (subject, acq, R)."""
+"""Adapter: deep-learning reconstruction of one (subject, acq) at every R (the model loaded once)."""
 
 import numpy as np
 
@@ -6,20 +6,25 @@ from reconstudy.io.nifti import save_image, write_sidecar
 from reconstudy.io.readers import read_kspace
 from reconstudy.progress import configure_logging
 from reconstudy.recon.dl import dl_reconstruct
+from reconstudy.recon.dl.io import load_model
 
 configure_logging(snakemake.log[0])
 recon = snakemake.params.recon
-kspace = read_kspace(snakemake.input.raw)
-# The same coil maps as SENSE and CS (used by models with coil_maps: espirit).
-image = dl_reconstruct(
-    kspace,
-    snakemake.input.model,
-    device=recon["device"],
-    batch_planes=recon["batch_planes"],
-    coil_maps=np.load(snakemake.input.maps),
-)
-if image.shape[0] == 1:
-    image = image[0]
-save_image(snakemake.output.mag, np.abs(image), kspace.geometry.affine)
-save_image(snakemake.output.phase, np.angle(image), kspace.geometry.affine)
-write_sidecar(snakemake.output.sidecar, kspace, method="dl", model=snakemake.input.model)
+# The same coil maps as SENSE and CS (used by models that take coil maps).
+maps = np.load(snakemake.input.maps)
+model, _ = load_model(snakemake.input.model, device=recon["device"])
+for R in snakemake.params.accelerations:
+    kspace = read_kspace(snakemake.input[f"raw_R{R}"])
+    image = dl_reconstruct(
+        kspace,
+        snakemake.input.model,
+        device=recon["device"],
+        batch_planes=recon["batch_planes"],
+        model=model,
+        coil_maps=maps,
+    )
+    if image.shape[0] == 1:
+        image = image[0]
+    save_image(snakemake.output[f"mag_R{R}"], np.abs(image), kspace.geometry.affine)
+    save_image(snakemake.output[f"phase_R{R}"], np.angle(image), kspace.geometry.affine)
+    write_sidecar(snakemake.output[f"sidecar_R{R}"], kspace, method="dl", model=snakemake.input.model)
