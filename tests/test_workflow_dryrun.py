@@ -22,7 +22,7 @@ def test_default_config_dry_run(workdir):
     # one undersampling job writes every R
     assert counts["reconstruct"] == 6 * 2 * 4
     assert counts["reconstruct_reference"] == 6 * 2
-    assert counts["reconstruct_dl"] == 6  # every R in one job; the shipped MoDL, T1w only (recon.dl.acquisitions)
+    assert counts["reconstruct_dl"] == 6  # every R in one job; shipped MoDL, T1w only
     assert counts["dl_held_out"] == 1
     assert counts["undersample"] == 6 * 2
     assert counts["simulate_subject"] == 6
