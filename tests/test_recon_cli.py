@@ -127,31 +127,19 @@ def tiny_dl_model(tmp_path_factory):
     return path
 
 
+def recon_dl(model, kspace_path, out) -> int:
+    args = ["--model", str(model), "--kspace", str(kspace_path), "--out", str(out)]
+    return main(["recon", "--method", "dl", *args])
+
+
 def test_recon_dl_writes_the_network_image(raw, tmp_path, tiny_dl_model):
     path, kspace = raw
     out = tmp_path / "dl.nii.gz"
-    assert (
-        main(
-            [
-                "recon",
-                "--method",
-                "dl",
-                "--model",
-                str(tiny_dl_model),
-                "--kspace",
-                str(path),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert recon_dl(tiny_dl_model, path, out) == 0
     dl, _ = load_image(out)
     sense = tmp_path / "sense.nii.gz"
-    assert (
-        main(["recon", "--method", "sense", "--lam", "0.001", "--kspace", str(path), "--out", str(sense)])
-        == 0
-    )
+    args = ["--lam", "0.001", "--kspace", str(path), "--out", str(sense)]
+    assert main(["recon", "--method", "sense", *args]) == 0
     reference, _ = load_image(sense)
     assert dl.shape == reference.shape == kspace.data.shape[2:]
     # the untrained network is CG-SENSE: it agrees with the sense command in the object
@@ -162,20 +150,5 @@ def test_recon_dl_writes_the_network_image(raw, tmp_path, tiny_dl_model):
 def test_recon_dl_missing_model_names_it_and_writes_nothing(raw, tmp_path, capsys):
     path, _ = raw
     out = tmp_path / "dl.nii.gz"
-    assert (
-        main(
-            [
-                "recon",
-                "--method",
-                "dl",
-                "--model",
-                str(tmp_path / "nope.pt"),
-                "--kspace",
-                str(path),
-                "--out",
-                str(out),
-            ]
-        )
-        == 1
-    )
+    assert recon_dl(tmp_path / "nope.pt", path, out) == 1
     assert "nope.pt: no such DL model" in capsys.readouterr().err and not out.exists()
