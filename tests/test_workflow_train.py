@@ -71,7 +71,7 @@ def test_one_train_dl_job_per_acquisition_feeds_reconstruct_dl(workdir):
         raw = sorted(p for p in job["input"].split(", ") if p.endswith(".h5"))
         assert raw == [f"results/sub-01/raw/sub-01_{acq}.h5", f"results/sub-03/raw/sub-03_{acq}.h5"]
     recons = jobs(stdout, "reconstruct_dl")
-    assert len(recons) == 3 * 2 * 2  # subjects x acquisitions x R
+    assert len(recons) == 3 * 2  # subjects x acquisitions (every R in one job)
     for job in recons:
         acq = re.search(r"_(T1w|mGRE)\.h5", job["input"])[1]
         assert f"results/models/dl_{acq}.pt" in job["input"].split(", ")
