@@ -40,7 +40,7 @@ rule cohort_metrics:
         ),
     params:
         sheet=subjects[["subject", "group"]].to_dict("records"),
-        # With a VarNet trained on this cohort, only its test subjects are scored (every method,
+        # With a network trained on this cohort, only its test subjects are scored (every method,
         # so the comparison stays paired): train and val images would flatter the network.
         scored=split_subjects("test") if DL_TRAINED_ACQUISITIONS else None,
         # Whether the model saw each subject's anatomy (column model_saw_anatomy; measured data: None).

@@ -1,4 +1,4 @@
-# Training of the VarNet on the workflow's own cohort (docs/deep-learning.md, "Training in the
+# Training of the DL network (recon.dl.train_config) on the workflow's own cohort (docs/deep-learning.md, "Training in the
 # workflow"). Opt-in with recon.dl.train: reconstruct_dl then uses results/models/dl_<acq>.pt.
 
 

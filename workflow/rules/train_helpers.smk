@@ -3,7 +3,7 @@ from reconstudy.training.sheet import assign_splits
 
 DL = config["recon"]["dl"]
 DL_TRAIN = bool(DL["train"])
-# One model per acquisition that the workflow reconstructs with the VarNet.
+# One model per acquisition that the workflow reconstructs with a trained network.
 DL_TRAINED_ACQUISITIONS = [acq for acq in ACQUISITIONS if DL_TRAIN and "dl" in methods_for(acq)]
 
 

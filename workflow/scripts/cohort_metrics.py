@@ -14,7 +14,7 @@ scored = p.scored
 if scored is not None:
     # The workflow trained the network on this cohort: keep the test split only.
     table = table[table["subject"].isin(scored)]
-    caption += f" Test-split subjects only ({len(scored)}; the VarNet was trained on the others)."
+    caption += f" Test-split subjects only ({len(scored)}; the network was trained on the others)."
 # Did the DL model's training data hold each subject's anatomy? (a score on a seen anatomy flatters it)
 trained = {}
 for key, path in snakemake.input.items():

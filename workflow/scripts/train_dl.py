@@ -1,4 +1,4 @@
-"""Adapter: train the VarNet of one acquisition on the cohort's train/val subjects (rule train_dl)."""
+"""Adapter: train the DL network (recon.dl.train_config) of one acquisition (rule train_dl)."""
 
 import hashlib
 import json

@@ -38,7 +38,7 @@ examples:
 """
 
 DL_METHODS = ("dl",)
-SHIPPED_MODEL = "resources/models/modl_t1w.pt"
+SHIPPED_MODEL = ("models", "modl_t1w.pt")  # under resources/
 
 
 def register(subparsers) -> None:
@@ -77,7 +77,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help=f"dl: trained model (.pt with its .json manifest; default the shipped {SHIPPED_MODEL})",
+        help="dl: trained model (.pt + .json manifest; default the shipped resources/models/modl_t1w.pt)",
     )
     parser.add_argument(
         "--batch-planes", type=int, default=8, help="dl: readout planes per network call (bounds memory)"
@@ -123,7 +123,7 @@ def _dl_image(kspace, args):
     from reconstudy.recon.dl import dl_reconstruct
     from reconstudy.resources import resource_path
 
-    model = Path(args.model) if args.model else resource_path(*SHIPPED_MODEL.split("/")[1:])
+    model = Path(args.model) if args.model else resource_path(*SHIPPED_MODEL)
     if not model.exists():
         raise FileNotFoundError(f"{model}: no such DL model (--model: a .pt written by reconstudy train-dl)")
     maps = estimate_coil_maps(kspace, coil_method=args.coil_method)
