@@ -83,6 +83,33 @@ def test_tiny_net_returns_labels_on_the_input_grid_and_flags_noise():
     assert not result.ok and result.quality["flags"]  # an untrained net is unsure
 
 
+def test_homologue_permutation_swaps_sides_and_is_its_own_inverse():
+    perm = L.homologue_class_permutation()
+    assert np.array_equal(perm[perm], np.arange(L.N_CLASSES))
+    labels = L.LABELS
+    for left, right in ((17, 53), (18, 54), (4, 43), (2, 41)):
+        assert labels[perm[list(labels).index(left)]] == right
+    assert labels[perm[list(labels).index(16)]] == 16  # brain stem has no side
+
+
+def test_flip_average_makes_the_segmentation_mirror_equivariant():
+    """Mirroring the image left-right mirrors the labels and swaps sides, exactly (not so without)."""
+    image = np.random.default_rng(2).random((24, 28, 26)).astype(np.float32)
+    mirror = np.ascontiguousarray(image[..., ::-1])
+    perm = L.homologue_class_permutation()
+    swap = np.zeros(int(L.LABELS.max()) + 1, np.int16)
+    swap[L.LABELS] = L.LABELS[perm]
+    results = {}
+    for average in (False, True):
+        seg = tiny_segmenter()
+        seg.flip_average = average
+        results[average] = (seg.segment(image, RAS25).labels, seg.segment(mirror, RAS25).labels)
+    plain, mirrored = results[True]
+    assert np.array_equal(swap[mirrored[..., ::-1]], plain)
+    plain, mirrored = results[False]
+    assert not np.array_equal(swap[mirrored[..., ::-1]], plain)
+
+
 def _write_tiny_model(folder, base=2):
     torch.manual_seed(0)
     model = UNet3D(L.N_CLASSES, base_channels=base, levels=2)

@@ -14,7 +14,11 @@ configure_logging(snakemake.log[0])
 p = snakemake.params
 options = p.options
 backend = choose_backend(options["backend"])
-segmenter = EmbeddedSegmenter.load(p.model, device=options["device"]) if backend == "embedded" else None
+segmenter = (
+    EmbeddedSegmenter.load(p.model, device=options["device"], flip_average=options["flip_average"])
+    if backend == "embedded"
+    else None
+)
 truth = load_image(snakemake.input.truth) if "truth" in snakemake.input.keys() else None
 
 volumes, dice = [], []

@@ -57,6 +57,7 @@ def segment_file(
     device: str = "cpu",
     allow_low_quality: bool = False,
     segmenter: EmbeddedSegmenter | None = None,
+    flip_average: bool = True,
 ) -> SegmentationResult:
     """Segment ``image_path`` and write ``out_path`` (+ ``.json`` sidecar) and ``volumes_path``.
 
@@ -69,6 +70,8 @@ def segment_file(
         subject: value of the CSV's ``subject`` column (default: the image path).
         allow_low_quality: write flagged results instead of raising.
         segmenter: an already loaded embedded segmenter (saves reloading in loops).
+        flip_average: embedded backend: average with the left-right mirrored image (test-time
+            augmentation, twice the time; ignored when ``segmenter`` is given).
     """
     image_path = Path(image_path)
     chosen = choose_backend(backend)
@@ -83,7 +86,7 @@ def segment_file(
         labels, affine, synthseg_table = run_synthseg(image_path, parc=parc, robust=robust, threads=threads)
         result = SegmentationResult(labels, affine, {"flags": []}, "synthseg", {"executable": "mri_synthseg"})
     else:
-        segmenter = segmenter or EmbeddedSegmenter.load(model, device=device)
+        segmenter = segmenter or EmbeddedSegmenter.load(model, device=device, flip_average=flip_average)
         import torch
 
         torch.set_num_threads(max(1, int(threads)))

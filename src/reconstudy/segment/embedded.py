@@ -181,17 +181,28 @@ class EmbeddedSegmenter:
     """The shipped U-Net with its manifest; :meth:`segment` runs it on an image and its affine."""
 
     def __init__(
-        self, model: UNet3D, voxel_mm: float, provenance: dict | None = None, device: str = "cpu", patch=None
+        self,
+        model: UNet3D,
+        voxel_mm: float,
+        provenance: dict | None = None,
+        device: str = "cpu",
+        patch=None,
+        flip_average: bool = True,
     ):
         self.model = model.to(device).eval()
         self.voxel_mm = float(voxel_mm)
         self.patch = tuple(int(n) for n in patch) if patch else None
         self.provenance = provenance or {}
         self.device = device
+        self.flip_average = bool(flip_average)
 
     @classmethod
-    def load(cls, model_dir=None, device: str = "cpu") -> EmbeddedSegmenter:
-        """Load ``segmenter.pt`` checked against ``manifest.json`` in ``model_dir`` (default: shipped)."""
+    def load(cls, model_dir=None, device: str = "cpu", flip_average: bool = True) -> EmbeddedSegmenter:
+        """Load ``segmenter.pt`` checked against ``manifest.json`` in ``model_dir`` (default: shipped).
+
+        ``flip_average``: average the posteriors of the image and of its left-right mirror (see
+        :meth:`posteriors`; default on: +0.02 mean Dice on an unseen anatomy, twice the time).
+        """
         from reconstudy.segment.train import sha256
 
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -237,7 +248,7 @@ class EmbeddedSegmenter:
             "architecture": manifest["architecture"],
         }
         patch = manifest.get("training", {}).get("config", {}).get("synth", {}).get("patch")
-        return cls(model, manifest.get("voxel_mm", 2.5), provenance, device, patch)
+        return cls(model, manifest.get("voxel_mm", 2.5), provenance, device, patch, flip_average)
 
     def _predict(self, image: np.ndarray) -> np.ndarray:
         pads = pad_multiple(image.shape, self.model.multiple)
@@ -254,8 +265,19 @@ class EmbeddedSegmenter:
         With a training patch size (from the manifest), the image is covered by overlapping
         tiles of that size (stride half a tile) whose posteriors are averaged: instance
         normalisation then sees the field of view it was trained on (whole-image inference
-        on a 72x88x72 head halved the Dice of the shipped model in our check).
+        on a 72x88x72 head halved the Dice of the shipped model in our check). With
+        ``flip_average`` the posteriors of the left-right mirrored image (the working grid is
+        RAS-aligned, x last; the training augmentation mirrors the same axis), mirrored back
+        with left and right classes swapped, are averaged in (test-time augmentation).
         """
+        prob = self._tiled_posteriors(image_work)
+        if not self.flip_average:
+            return prob
+        mirrored = self._tiled_posteriors(np.ascontiguousarray(image_work[..., ::-1]))
+        swapped = mirrored[L.homologue_class_permutation()][..., ::-1]
+        return 0.5 * (prob + swapped)
+
+    def _tiled_posteriors(self, image_work: np.ndarray) -> np.ndarray:
         if self.patch is None or all(n <= p for n, p in zip(image_work.shape, self.patch)):
             return self._predict(image_work)
         patch = [min(p, n) for p, n in zip(self.patch, image_work.shape)]
@@ -296,7 +318,8 @@ class EmbeddedSegmenter:
                 p = ndi.map_coordinates(prob[c], coords, order=1, mode="constant", cval=float(c == 0))
                 better = p > best
                 best[better], native[better] = p[better], c
-        result = SegmentationResult(L.to_labels(native), affine, quality, "embedded", self.provenance)
+        provenance = {**self.provenance, "flip_average": self.flip_average}
+        result = SegmentationResult(L.to_labels(native), affine, quality, "embedded", provenance)
         if not result.ok:
             log.warning("%s: segmentation flagged: %s", name, "; ".join(quality["flags"]))
         return result

@@ -107,3 +107,17 @@ def to_classes(labels: np.ndarray) -> np.ndarray:
 def to_labels(classes: np.ndarray) -> np.ndarray:
     """Class indices -> FreeSurfer values (int16)."""
     return LABELS[np.asarray(classes)]
+
+
+def homologue_class_permutation() -> np.ndarray:
+    """``perm[c]``: the class of the other side's homologue of class ``c`` (itself if unlateralised).
+
+    Mirroring a posterior map left-right and indexing its class axis with ``perm`` gives the
+    posteriors of the mirrored image in the original's anatomy.
+    """
+    index = {int(label): c for c, label in enumerate(LABELS)}
+    perm = np.arange(N_CLASSES)
+    for left, right in HOMOLOGUES.items():
+        if left in index and right in index:
+            perm[index[left]], perm[index[right]] = index[right], index[left]
+    return perm
