@@ -6,8 +6,8 @@ model's (read from its manifest when present). Prints figures and ratios (batch 
 CUDA when a GPU is present).
 
 Usage:
-    python benchmarks/dl_speed.py [--model resources/models/modl_t1w.pt] [--threads 2] [--repeats 2]
-        [--devices cpu,cuda] [--batch-planes 1,8,24] [--train-batch 4]
+    python benchmarks/dl_speed.py [--model resources/models/modl_t1w.pt | sr_t1w.pt] [--threads 2]
+        [--repeats 2] [--devices cpu,cuda] [--batch-planes 1,8,24] [--train-batch 4]
 """
 
 from __future__ import annotations
@@ -70,9 +70,14 @@ def main() -> None:
     )
 
     full, _ = synthetic_kspace((72, 88, 72), n_coils=8, seed=0)
-    from reconstudy.sampling import create_mask
+    from reconstudy.sampling import centre_box_mask, create_mask
 
-    kspace = undersample(full, create_mask("poisson", (72, 88), 8, calib=12, seed=0))
+    # The SR network takes a low-resolution acquisition (the centre box), the others R = 8.
+    if name == "SuperResolution":
+        mask = centre_box_mask((72, 88), int(config.get("factor", 2)))
+    else:
+        mask = create_mask("poisson", (72, 88), 8, calib=12, seed=0)
+    kspace = undersample(full, mask)
     if args.devices == "auto":
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     else:

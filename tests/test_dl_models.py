@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from reconstudy.fourier import fftc, ifftc
+from reconstudy.recon.dl.modl import cg_sense
 from reconstudy.recon.dl.superres import SuperResolution, centre_box_mask
 from reconstudy.recon.dl.unet import ComplexUNet, UNet
 from reconstudy.recon.dl.varnet import (
@@ -141,11 +142,30 @@ def test_centre_box_mask():
 
 def test_superresolution_keeps_acquired_samples_exactly():
     model = SuperResolution(chans=4, num_pools=2)
-    k = random_kspace(2, 3, 20, 24)
+    torch.nn.init.normal_(model.residual.unet.head.weight)  # a trained-like, non-zero residual
+    k, maps = random_kspace(2, 3, 20, 24), random_kspace(2, 3, 20, 24, seed=5)
     mask = torch.as_tensor(centre_box_mask((20, 24), 2))
-    full = model.predict_kspace(k, mask)
+    full = model.predict_kspace(k, mask, maps)
     assert full.shape == k.shape and full.dtype == torch.complex64
     assert torch.equal(full[..., mask], k[..., mask])
     assert full[..., ~mask].abs().sum() > 0  # the outer k-space is predicted, not zero
-    image = model(k, mask)
+    image = model(k, mask, maps)
     assert image.shape == (2, 20, 24) and image.dtype == torch.complex64
+
+
+def test_untrained_superresolution_is_the_low_resolution_cg_sense():
+    """The residual starts at zero: the untrained model returns CG-SENSE of the acquired centre,
+    with the acquired samples put back (hand computation of k = M y + (1 - M) F S x0)."""
+    model = SuperResolution(chans=4, num_pools=2, cg_iterations=5, eps=1e-2)
+    k, maps = random_kspace(1, 3, 12, 16, seed=3), random_kspace(1, 3, 12, 16, seed=4)
+    mask = torch.as_tensor(centre_box_mask((12, 16), 2))
+    x0 = cg_sense(k, mask.float(), maps, 1e-2, 5)
+    expected = torch.where(mask, k, sense_expand(x0, maps))
+    torch.testing.assert_close(model.predict_kspace(k, mask, maps), expected)
+    torch.testing.assert_close(model(k, mask, maps), sense_combine(expected, maps))
+
+
+def test_superresolution_refuses_missing_maps():
+    k = random_kspace(1, 3, 12, 16)
+    with pytest.raises(ValueError, match="ESPIRiT coil maps"):
+        SuperResolution(chans=4, num_pools=2)(k, torch.as_tensor(centre_box_mask((12, 16), 2)))

@@ -116,8 +116,15 @@ def test_resume_with_another_config_is_refused(tmp_path, volumes, monkeypatch):
         train(config(epochs=1, lr=0.5), volumes[:2], volumes[2:], tmp_path, resume=True)
 
 
-def test_superresolution_trains_on_centre_box_masks(tmp_path, volumes):
-    cfg = config(architecture="SuperResolution", model=dict(chans=4, num_pools=2, factor=2), epochs=1)
+def test_superresolution_trains_on_centre_box_masks(tmp_path):
+    cfg = config(
+        architecture="SuperResolution", model=dict(chans=4, num_pools=2, factor=2), epochs=1, calibration=8
+    )
+    assert cfg.coil_map_calibration() == 8  # the volumes carry ESPIRiT maps from the centre
+    volumes = [
+        training_volume(synthetic_kspace((16, 20, 6), 3, seed=s)[0], name=f"s{s}", coil_map_calibration=8)
+        for s in range(2)
+    ]
     result = train(cfg, volumes[:1], volumes[1:2], tmp_path, resume=False)
     assert result.best_epoch == 1 and "ssim_R4" in result.best_metrics
     assert type(result.model).__name__ == "SuperResolution"

@@ -152,3 +152,35 @@ def test_recon_dl_missing_model_names_it_and_writes_nothing(raw, tmp_path, capsy
     out = tmp_path / "dl.nii.gz"
     assert recon_dl(tmp_path / "nope.pt", path, out) == 1
     assert "nope.pt: no such DL model" in capsys.readouterr().err and not out.exists()
+
+
+def test_recon_dl_sr_of_a_low_resolution_mask(raw, tmp_path, tiny_dl_model):
+    """mask --low-resolution 2 -> recon --method dl_sr; the untrained SR is CG-SENSE of the centre."""
+    from reconstudy.recon.dl.io import save_model
+    from reconstudy.recon.dl.superres import SuperResolution
+
+    path, kspace = raw
+    mask = tmp_path / "lr.npy"
+    low_resolution = ["--shape", "32,24", "--accel", "4", "--low-resolution", "2", "--out", str(mask)]
+    assert main(["mask", *low_resolution]) == 0
+    lowres = np.load(mask)
+    assert lowres.sum() == 16 * 12 and lowres[8:24, 6:18].all()  # the central half of ky and kz
+    sr_model = tmp_path / "sr.pt"
+    save_model(sr_model, SuperResolution(chans=2, num_pools=1, cg_iterations=20))
+    out, sense = tmp_path / "dl_sr.nii.gz", tmp_path / "sense.nii.gz"
+    common = ["--kspace", str(path), "--mask", str(mask)]
+    models = ["--model", str(tiny_dl_model), "--sr-model", str(sr_model)]
+    assert main(["recon", "--method", "dl_sr", *common, *models, "--out", str(out)]) == 0
+    assert main(["recon", "--method", "sense", "--lam", "0.001", *common, "--out", str(sense)]) == 0
+    image, reference = load_image(out)[0], load_image(sense)[0]
+    assert image.shape == kspace.data.shape[2:]
+    inside = reference > 0.2 * reference.max()
+    assert np.abs(image[inside] - reference[inside]).mean() < 0.03 * reference[inside].mean()
+
+
+def test_recon_dl_sr_refuses_a_full_resolution_mask(raw, tmp_path, tiny_dl_model, capsys):
+    path, _ = raw
+    out = tmp_path / "dl_sr.nii.gz"
+    args = ["--model", str(tiny_dl_model), "--kspace", str(path), "--out", str(out)]
+    assert main(["recon", "--method", "dl_sr", *args]) == 1
+    assert "low_resolution_mask" in capsys.readouterr().err and not out.exists()

@@ -7,8 +7,10 @@ from reconstudy.sampling import (
     PATTERNS,
     EquispacedPattern,
     calibration_box,
+    centre_box_mask,
     create_mask,
     create_pattern,
+    low_resolution_mask,
     mask_seed,
     study_masks,
     subset_mask,
@@ -151,3 +153,22 @@ def test_study_masks_of_undersampled_data_are_subsets_and_base_must_be_listed():
     assert all(not (m & ~acquired).any() for m in masks.values())
     with pytest.raises(ValueError, match="retrospective_from=6 is not one of"):
         study_masks(acquired, [8.0, 12.0], "poisson", calib=8, retrospective_from=6)
+
+
+def test_low_resolution_mask_is_the_centre_box_at_r4_and_a_subset_above():
+    box = centre_box_mask((72, 88), 2)
+    assert box.sum() == 36 * 44 and box[36, 44] and not box[:18].any() and not box[:, 66:].any()
+    assert np.array_equal(low_resolution_mask((72, 88), 4, calib=12, seed=3), box)
+    for R in (6, 8, 12):
+        mask = low_resolution_mask((72, 88), R, calib=12, seed=3)
+        assert not (mask & ~box).any()  # nothing outside the low-resolution centre
+        assert mask.size / mask.sum() == pytest.approx(R, rel=0.02)
+        assert mask[calibration_box(mask.shape, 12)].all()  # the calibration square is kept
+    assert not np.array_equal(
+        low_resolution_mask((72, 88), 8, calib=12, seed=3), low_resolution_mask((72, 88), 8, calib=12, seed=4)
+    )
+
+
+def test_low_resolution_mask_below_the_box_acceleration_is_refused():
+    with pytest.raises(ValueError, match="already R = 4.*R >= 4"):
+        low_resolution_mask((72, 88), 2)

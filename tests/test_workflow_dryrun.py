@@ -23,6 +23,7 @@ def test_default_config_dry_run(workdir):
     assert counts["reconstruct"] == 6 * 2 * 4
     assert counts["reconstruct_reference"] == 6 * 2
     assert counts["reconstruct_dl"] == 6  # every R in one job; shipped MoDL, T1w only
+    assert counts["reconstruct_dl_sr"] == 6  # the same, low-resolution acquisitions + shipped SR
     assert counts["dl_held_out"] == 1
     assert counts["undersample"] == 6 * 2
     assert counts["simulate_subject"] == 6
@@ -84,6 +85,10 @@ def write_config(workdir, text):
         (
             "sampling: {accelerations: [4, 8], retrospective_from: 6}",
             r"sampling.retrospective_from: 6 must be one of",
+        ),
+        (
+            "recon: {methods: [zf, dl_sr]}\nsampling: {accelerations: [2, 4]}",
+            r"recon.methods has dl_sr.*is R = 4 already; sampling.accelerations \['2'\] are below it",
         ),
     ],
 )
@@ -163,7 +168,9 @@ def test_study_chunks_follow_the_config(workdir):
 
 
 def test_bad_study_case_is_named(workdir):
-    config = write_config(workdir, "studies: {readers: {enabled: true, cases: [{rec: dl_sr, R: 4}]}}")
+    methods = "recon: {methods: [zf, sense, cs, dl]}\n"
+    text = methods + "studies: {readers: {enabled: true, cases: [{rec: dl_sr, R: 4}]}}"
+    config = write_config(workdir, text)
     result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config, check=False)
     assert result.returncode != 0
     assert "studies.readers.cases[0]: rec 'dl_sr' is not in recon.methods" in result.stdout + result.stderr

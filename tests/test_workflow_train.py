@@ -107,13 +107,20 @@ def test_tiny_training_run_writes_model_and_manifest(workdir):
     sheet = SHEET.replace("\t3\t\n", "\t3\tval\n")  # 01 train, 02 test, 03 val
     config = yaml.safe_load(open(train_config(workdir, sheet=sheet)))
     config["acquisitions"] = ["T1w"]
+    config["recon"]["methods"] = ["zf", "dl", "dl_sr"]  # dl_sr: the trained dl, then the shipped SR
     (workdir / "train.yaml").write_text(yaml.safe_dump(config))
     target = "results/sub-02/anat/sub-02_acq-R4_rec-dl_part-mag_T1w.nii.gz"
     metrics = "results/group/metrics.tsv"
     run_snakemake(workdir, target, metrics, "--cores", "2", "--configfile", str(workdir / "train.yaml"))
     # The cohort table scores the test split only (every method), not the images trained on.
     table = pd.read_csv(workdir / metrics, sep="\t", dtype={"subject": str})
-    assert set(table["subject"]) == {"02"} and {"zf", "dl"} <= set(table["rec"])
+    assert set(table["subject"]) == {"02"} and {"zf", "dl", "dl_sr"} <= set(table["rec"])
+    # 02 is anatomy 2: the dl model (01, 03: anatomies 1, 3) never saw it, the shipped SR did.
+    seen = table.groupby("rec")["model_saw_anatomy"].agg(set)
+    assert seen["dl"] == {"no"} and seen["dl_sr"] == {"yes"}
+    sidecar = target.replace("rec-dl_", "rec-dl_sr_").replace(".nii.gz", ".json")
+    sr = json.loads((workdir / sidecar).read_text())
+    assert sr["AccelerationAchieved"] == pytest.approx(4.0, rel=0.02) and sr["low_resolution_factor"] == 2
     model, manifest = load_model(workdir / "results/models/dl_T1w.pt")
     assert manifest["architecture"]["config"]["num_cascades"] == 1
     subjects = manifest["data"]["subjects"]

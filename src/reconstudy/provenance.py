@@ -36,8 +36,11 @@ def methods_paragraph(config: dict, n_subjects: int) -> str:
         "zf": "zero-filling with coil combination",
         "sense": "iterative SENSE (conjugate gradient)",
         "cs": f"compressed sensing ({recon.get('cs', {}).get('regulariser', 'wavelet')}-regularised, FISTA)",
-        "dl": f"an unrolled variational network (PyTorch {v['torch']})",
-        "dl_sr": "the variational network followed by 2x k-space super-resolution",
+        "dl": f"an unrolled network with CG data consistency (MoDL; PyTorch {v['torch']})",
+        "dl_sr": (
+            "a low-resolution acquisition (central half of each phase-encode axis) reconstructed by "
+            "that network, then 2x super-resolved by a residual U-Net that keeps the acquired k-space"
+        ),
     }
     described = "; ".join(methods[m] for m in recon["methods"])
     espirit3d = (

@@ -342,6 +342,44 @@ def subset_mask(acquired_mask, accel: float, *, calib=24, seed=0, vd: float = 2.
     return mask
 
 
+def centre_box_mask(shape, factor: int = 2) -> np.ndarray:
+    """Boolean ``(nz, ny)`` mask of the central ``1/factor`` of each phase-encode axis.
+
+    This is a low-resolution acquisition on the full matrix: ``factor = 2`` keeps a quarter of
+    the phase encodes (R = 4 in scan time), the input of 2x super-resolution.
+    """
+    if factor < 1:
+        raise ValueError(f"super-resolution factor must be >= 1, got {factor}")
+    mask = np.zeros(shape, dtype=bool)
+    slices = []
+    for n in shape:
+        keep = max(int(round(n / factor)), 1)
+        start = n // 2 - keep // 2
+        slices.append(slice(start, start + keep))
+    mask[tuple(slices)] = True
+    return mask
+
+
+def low_resolution_mask(shape, accel: float, factor: int = 2, *, calib=24, seed=0) -> np.ndarray:
+    """A low-resolution acquisition at total acceleration ``accel`` (R counts against the full grid).
+
+    The central ``1/factor`` of each phase-encode axis (:func:`centre_box_mask`, R = factor^2)
+    is acquired, and above that R it is undersampled further by a variable-density subset with
+    the calibration square kept (:func:`subset_mask`), e.g. R = 8 with factor 2 keeps half the
+    centre. This is the acquisition the ``dl_sr`` method (boost, then 2x super-resolution) takes.
+    """
+    box = centre_box_mask(shape, factor)
+    box_r = box.size / box.sum()
+    if float(accel) < box_r * (1 - TOLERANCE):
+        raise ValueError(
+            f"a low-resolution acquisition with factor {factor} per axis is already R = {box_r:.3g}; "
+            f"R = {accel} is below it: use R >= {box_r:.3g} for dl_sr (sampling.accelerations)"
+        )
+    if float(accel) <= box_r * (1 + TOLERANCE):
+        return box
+    return subset_mask(box, accel, calib=calib, seed=seed)
+
+
 def study_masks(
     acquired_mask, accelerations, pattern: str, *, calib=24, seed_for=None, retrospective_from=None
 ) -> dict:

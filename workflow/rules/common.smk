@@ -44,6 +44,17 @@ def methods_for(acq):
     return [m for m in METHODS if m not in LEARNED_METHODS or acq in DL_ACQUISITIONS]
 
 
+if "dl_sr" in LEARNED and DL_ACQUISITIONS:
+    # A 2x2 low-resolution acquisition is already R = 4 (reconstudy.sampling.low_resolution_mask).
+    _too_low = [R for R in ACCELERATIONS if float(R) < 4]
+    if _too_low:
+        raise ConfigError(
+            f"config: recon.methods has dl_sr, whose low-resolution acquisition (the central half of "
+            f"each phase-encode axis) is R = 4 already; sampling.accelerations {_too_low} are below "
+            "it: drop dl_sr or use R >= 4"
+        )
+
+
 # The held-out table (metrics.smk): DL vs CS on subjects whose anatomy the model never saw.
 DL_HELD_OUT = "dl" in LEARNED and "cs" in METHODS and bool(DL_ACQUISITIONS)
 REFERENCE_METHOD = config["recon"]["reference"]
@@ -97,6 +108,16 @@ def undersampled_path(subject, acq, R):
 
 def recon_path(subject, acq, R, rec, part="mag", ext=".nii.gz"):
     return bids(RESULTS, subject, acq, datatype="anat", ext=ext, acq=f"R{R}", rec=rec, part=part)
+
+
+def learned_outputs(rec):
+    """Outputs of one learned-method job: magnitude, phase and sidecar at every R."""
+    kinds = (("mag", "mag", ".nii.gz"), ("phase", "phase", ".nii.gz"), ("sidecar", "mag", ".json"))
+    return {
+        f"{part}_R{R}": recon_path("{subject}", "{acq}", R, rec, part=kind, ext=ext)
+        for R in ACCELERATIONS
+        for part, kind, ext in kinds
+    }
 
 
 def recon_outputs(methods, R="{R}"):

@@ -66,11 +66,7 @@ rule reconstruct_dl:
         maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
         model=lambda wc: dl_model_path(wc.acq),  # train_helpers.smk: trained or shipped
     output:
-        **{
-            f"{part}_R{R}": recon_path("{subject}", "{acq}", R, "dl", part=kind, ext=ext)
-            for R in ACCELERATIONS
-            for part, kind, ext in (("mag", "mag", ".nii.gz"), ("phase", "phase", ".nii.gz"), ("sidecar", "mag", ".json"))
-        },
+        **learned_outputs("dl"),
     wildcard_constraints:
         acq="|".join(DL_ACQUISITIONS) or "T1w",  # recon.dl.acquisitions only (common.smk)
     params:
@@ -89,3 +85,36 @@ rule reconstruct_dl:
         "../../envs/reconstudy.yaml"
     script:
         "../scripts/reconstruct_dl.py"
+
+
+# Boost then Sharp (seed 003): a low-resolution acquisition at each R (the central half of each
+# phase-encode axis, undersampled further above R = 4), reconstructed by the dl network and
+# super-resolved 2x. The acquisitions are drawn here from the fully sampled raw data.
+rule reconstruct_dl_sr:
+    input:
+        raw=get_raw,
+        maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
+        model=lambda wc: dl_model_path(wc.acq),  # train_helpers.smk: trained or shipped
+        sr_model=str(REPO / config["recon"]["dl"]["sr_model"]),
+    output:
+        **learned_outputs("dl_sr"),
+    wildcard_constraints:
+        acq="|".join(DL_ACQUISITIONS) or "T1w",
+    params:
+        recon=config["recon"],
+        accelerations=ACCELERATIONS,
+        sampling=config["sampling"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/recon/sub-{{subject}}_rec-dl_sr_{{acq}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/recon/sub-{{subject}}_rec-dl_sr_{{acq}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc: mem_mb_for(wc.acq, 8),
+        runtime=30 + 20 * len(ACCELERATIONS),
+        gpu=1 if config["recon"]["device"] == "cuda" else 0,
+    conda:
+        "../../envs/reconstudy.yaml"
+    script:
+        "../scripts/reconstruct_dl_sr.py"

@@ -45,10 +45,16 @@ def dl_model_path(acq):
 
 
 def dl_manifests(wildcards):
-    """Manifest of the model of each acquisition that DL reconstructs (trained or shipped)."""
-    if "dl" not in LEARNED:
-        return {}
-    return {f"manifest_{acq}": str(Path(dl_model_path(acq)).with_suffix(".json")) for acq in DL_ACQUISITIONS}
+    """Manifests of the models behind each learned method and acquisition (trained or shipped):
+    ``manifest_<acq>`` for dl (and dl_sr's first step), ``sr_manifest_<acq>`` for dl_sr's SR."""
+    manifests = {}
+    if LEARNED:
+        for acq in DL_ACQUISITIONS:
+            manifests[f"manifest_{acq}"] = str(Path(dl_model_path(acq)).with_suffix(".json"))
+    if "dl_sr" in LEARNED:
+        sr_manifest = str((REPO / DL["sr_model"]).with_suffix(".json"))
+        manifests.update({f"sr_manifest_{acq}": sr_manifest for acq in DL_ACQUISITIONS})
+    return manifests
 
 
 def get_training_raw(wildcards):

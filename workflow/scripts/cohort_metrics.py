@@ -15,13 +15,25 @@ if scored is not None:
     # The workflow trained the network on this cohort: keep the test split only.
     table = table[table["subject"].isin(scored)]
     caption += f" Test-split subjects only ({len(scored)}; the network was trained on the others)."
+
+
 # Did the DL model's training data hold each subject's anatomy? (a score on a seen anatomy flatters it)
+def anatomies_of(path, acq):
+    with open(path) as handle:
+        return trained_anatomies(json.load(handle), p.anatomies.get(acq))
+
+
 trained = {}
 for key, path in snakemake.input.items():
     if key.startswith("manifest_"):
         acq = key.removeprefix("manifest_")
-        with open(path) as handle:
-            trained[(acq, "dl")] = trained_anatomies(json.load(handle), p.anatomies.get(acq))
+        trained[(acq, "dl")] = anatomies_of(path, acq)
+for key, path in snakemake.input.items():
+    if key.startswith("sr_manifest_"):
+        # dl_sr runs both networks: it saw an anatomy if either of them did (unknown if either is).
+        acq = key.removeprefix("sr_manifest_")
+        boost, sharp = trained.get((acq, "dl")), anatomies_of(path, acq)
+        trained[(acq, "dl_sr")] = None if boost is None or sharp is None else sorted(set(boost) | set(sharp))
 table = mark_seen_anatomy(table, p.anatomies, trained)
 columns = ["subject", "group", "acq", "R", "rec", "psnr", "ssim", "nmse", "nrmse", SEEN_COLUMN]
 write_table(

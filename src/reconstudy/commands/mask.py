@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from reconstudy.io.atomic import atomic_path
-from reconstudy.sampling import PATTERNS, create_pattern
+from reconstudy.sampling import PATTERNS, create_pattern, low_resolution_mask
 
 log = logging.getLogger("reconstudy")
 
@@ -19,13 +19,16 @@ transposed (kz, ky) order; `reconstudy recon --mask` transposes it back.) Patter
 (variable-density Poisson disc), phyllotaxis (Cartesian golden-angle spiral, Mussard et al. 2020),
 equispaced (fastMRI-style lines along ky, the same for every kz). A centred CALIB x CALIB box
 (equispaced: CALIB lines) is fully sampled. The achieved acceleration is printed and is within
-2 % of R; the same seed gives the same mask.
+2 % of R; the same seed gives the same mask. With --low-resolution F, the mask is a
+low-resolution acquisition for `reconstudy recon --method dl_sr`: the central 1/F of each axis
+(R = F^2), undersampled further by a variable-density subset above that R (Poisson only).
 """
 
 EPILOG = """\
 examples:
   reconstudy mask --shape 256,192 --accel 4 --pattern poisson --calib 24 --seed 0 --out mask_R4.npy
   reconstudy mask --shape 320,1 --accel 4 --pattern equispaced --calib 26 --seed 1 --out eq.npy
+  reconstudy mask --shape 88,72 --accel 8 --low-resolution 2 --calib 12 --out lowres_R8.npy
 """
 
 
@@ -57,6 +60,12 @@ def register(subparsers) -> None:
         default=[0],
         help="seed integers, e.g. CONFIG_SEED SUBJECT (R is appended)",
     )
+    parser.add_argument(
+        "--low-resolution",
+        type=int,
+        metavar="F",
+        help="a low-resolution acquisition: the central 1/F of each axis (R = F^2), subsampled above",
+    )
     parser.add_argument("--out", required=True, help="output .npy file")
     parser.set_defaults(func=run)
 
@@ -64,14 +73,23 @@ def register(subparsers) -> None:
 def run(args) -> int:
     ny, nz = _shape(args.shape)
     seed = [*args.seed, int(round(100 * args.accel))]
-    pattern = create_pattern(args.pattern, (nz, ny), args.accel, calib=args.calib, seed=seed)
-    mask_yz = np.ascontiguousarray(pattern.mask.T)
+    if args.low_resolution:
+        if args.pattern != "poisson":
+            raise ValueError(
+                "--low-resolution subsamples the centre with a Poisson-disc subset: use --pattern poisson"
+            )
+        mask = low_resolution_mask((nz, ny), args.accel, args.low_resolution, calib=args.calib, seed=seed)
+        achieved, kind = mask.size / mask.sum(), f"low-resolution (1/{args.low_resolution} per axis)"
+    else:
+        pattern = create_pattern(args.pattern, (nz, ny), args.accel, calib=args.calib, seed=seed)
+        mask, achieved, kind = pattern.mask, pattern.achieved_acceleration, args.pattern
+    mask_yz = np.ascontiguousarray(mask.T)
     out = Path(args.out)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, mask_yz)
     print(
-        f"{out}: {args.pattern} mask (ky, kz) = {mask_yz.shape}, requested R = {args.accel:g}, "
-        f"achieved R = {pattern.achieved_acceleration:.4f}, {int(mask_yz.sum())} samples"
+        f"{out}: {kind} mask (ky, kz) = {mask_yz.shape}, requested R = {args.accel:g}, "
+        f"achieved R = {achieved:.4f}, {int(mask_yz.sum())} samples"
     )
     return 0

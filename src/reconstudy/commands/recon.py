@@ -19,7 +19,9 @@ DESCRIPTION = """\
 Reconstruct raw k-space (ISMRMRD or any format `reconstudy convert` reads) with zero-filling
 (zf: coils combined with ESPIRiT sensitivities), CG-SENSE (sense), compressed sensing (cs:
 L1-wavelet, FISTA) or a trained network (dl: the shipped MoDL, or --model PATH, a model written
-by `reconstudy train-dl`; CPU or --device cuda) and write the magnitude image as NIfTI with the
+by `reconstudy train-dl`; CPU or --device cuda; dl_sr: a low-resolution acquisition, mask from
+`reconstudy mask --low-resolution 2`, reconstructed by the dl network and super-resolved 2x by
+--sr-model, default the shipped one) and write the magnitude image as NIfTI with the
 data's affine (echoes on the 4th axis). With --mask, the k-space is first undersampled
 retrospectively by that mask (a boolean (ky, kz) .npy from `reconstudy mask`); without it the
 data are used as acquired. 3D data are
@@ -35,16 +37,19 @@ examples:
   reconstudy recon --method sense --kspace sub-01_T1w.h5 --out sense.nii.gz
   reconstudy recon --method dl --kspace sub-01_T1w.h5 --mask m8.npy --out dl_R8.nii.gz
   reconstudy recon --method dl --model my_model.pt --device cuda --kspace raw.h5 --out dl.nii.gz
+  reconstudy mask --shape 88,72 --accel 8 --low-resolution 2 --calib 12 --out lr8.npy
+  reconstudy recon --method dl_sr --kspace sub-01_T1w.h5 --mask lr8.npy --out dl_sr_R8.nii.gz
 """
 
-DL_METHODS = ("dl",)
+DL_METHODS = ("dl", "dl_sr")
 SHIPPED_MODEL = ("models", "modl_t1w.pt")  # under resources/
+SHIPPED_SR_MODEL = ("models", "sr_t1w.pt")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "recon",
-        help="reconstruct k-space (zf, sense, cs, dl) to a magnitude NIfTI",
+        help="reconstruct k-space (zf, sense, cs, dl, dl_sr) to a magnitude NIfTI",
         description=DESCRIPTION,
         epilog=EPILOG,
     )
@@ -78,6 +83,11 @@ def register(subparsers) -> None:
         "--model",
         default=None,
         help="dl: trained model (.pt + .json manifest; default the shipped resources/models/modl_t1w.pt)",
+    )
+    parser.add_argument(
+        "--sr-model",
+        default=None,
+        help="dl_sr: trained 2x super-resolution model (default the shipped resources/models/sr_t1w.pt)",
     )
     parser.add_argument(
         "--batch-planes", type=int, default=8, help="dl: readout planes per network call (bounds memory)"
@@ -117,17 +127,32 @@ def apply_mask(kspace, mask_path):
     return replace(kspace, data=data, sampling_mask=mask)
 
 
+def _model_path(given, shipped, option):
+    from reconstudy.resources import resource_path
+
+    model = Path(given) if given else resource_path(*shipped)
+    if not model.exists():
+        raise FileNotFoundError(f"{model}: no such DL model ({option}: a .pt written by reconstudy train-dl)")
+    return model
+
+
 def _dl_image(kspace, args):
     """The trained network's image; its coil maps come from the same estimator as SENSE and CS."""
     from reconstudy.recon.api import estimate_coil_maps
     from reconstudy.recon.dl import dl_reconstruct
-    from reconstudy.resources import resource_path
+    from reconstudy.recon.dl.inference import dl_sr_reconstruct
+    from reconstudy.recon.dl.io import load_model
 
-    model = Path(args.model) if args.model else resource_path(*SHIPPED_MODEL)
-    if not model.exists():
-        raise FileNotFoundError(f"{model}: no such DL model (--model: a .pt written by reconstudy train-dl)")
+    model = _model_path(args.model, SHIPPED_MODEL, "--model")
+    sr_model = _model_path(args.sr_model, SHIPPED_SR_MODEL, "--sr-model") if args.method == "dl_sr" else None
     maps = estimate_coil_maps(kspace, coil_method=args.coil_method)
-    return dl_reconstruct(kspace, model, device=args.device, batch_planes=args.batch_planes, coil_maps=maps)
+    if sr_model is None:
+        return dl_reconstruct(
+            kspace, model, device=args.device, batch_planes=args.batch_planes, coil_maps=maps
+        )
+    boost, _ = load_model(model, device=args.device)
+    sharp, _ = load_model(sr_model, device=args.device)
+    return dl_sr_reconstruct(kspace, boost, sharp, args.device, args.batch_planes, coil_maps=maps)
 
 
 def run(args) -> int:

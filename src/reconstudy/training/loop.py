@@ -70,8 +70,8 @@ class TrainConfig:
 
     def coil_map_calibration(self) -> int | None:
         """Calibration width for the training volumes' ESPIRiT maps, or None when the model makes its own."""
-        # MoDL always reconstructs with ESPIRiT maps; the VarNet only with coil_maps: espirit.
-        if self.architecture == "MoDL" or (
+        # MoDL and SuperResolution always work with ESPIRiT maps; the VarNet only with coil_maps: espirit.
+        if self.architecture in ("MoDL", "SuperResolution") or (
             self.architecture == "VarNet" and self.model.get("coil_maps") == "espirit"
         ):
             return int(self.calibration)
