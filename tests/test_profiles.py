@@ -20,7 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
-GPU_RULES = ("train_dl", "reconstruct_dl", "recon_dl", "qsm_tgv", "train_seg")
+GPU_RULES = ("train_dl", "reconstruct_dl", "recon_dl", "reconstruct_dl_sr", "qsm_tgv", "train_seg")
 # One rule for every QSM method; its `qsm` wildcard decides (TGV on a GPU, classic on CPU).
 GPU_BY_WILDCARD = {"qsm": ("qsm", {"tgv"})}
 

@@ -137,7 +137,9 @@ def held_out_record(rows: pd.DataFrame, anatomy: int, reference: str) -> dict:
 
     ``leave_one_anatomy_out.rows`` carry ``fold_test_anatomy``, so the folds of one model can be
     pooled; ``acceptance`` compares mean SSIM of DL at R = 8 and 6 with CS at R = 4 (seed 000:
-    DL at R = 8 at least as good as CS at R = 4, at R = 6 better), or says what is missing.
+    DL at R = 8 at least as good as CS at R = 4, at R = 6 better), or says what is missing. For
+    a super-resolution model (``dl_sr`` rows) it compares ``dl_sr`` with ``sense_lowres``, the
+    CG-SENSE of the same low-resolution acquisition.
     """
     mean = rows.groupby(["rec", "R"])["ssim"].mean()
 
