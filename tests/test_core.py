@@ -73,6 +73,25 @@ def test_nifti_refuses_complex_and_bad_files(tmp_path):
         load_image(tmp_path / "bad.nii.gz")
 
 
+def test_save_reconstruction_writes_magnitude_phase_and_sidecar(tmp_path):
+    import json
+
+    from reconstudy.io.nifti import save_reconstruction
+
+    geometry = Geometry.centred((5, 4, 3), (1.0, 1.0, 2.0), echo_times_ms=(4.0,))
+    kspace = KSpace(np.zeros((1, 2, 3, 4, 5), np.complex64), geometry, "T1w")
+    image = (np.arange(60).reshape(1, 3, 4, 5) * np.exp(0.5j)).astype(np.complex64)
+    paths = {"mag": tmp_path / "m.nii.gz", "phase": tmp_path / "p.nii.gz", "sidecar": tmp_path / "m.json"}
+    save_reconstruction(paths, image, kspace, method="dl", model="x.pt")
+    magnitude, affine = load_image(paths["mag"])
+    assert magnitude.shape == (3, 4, 5)  # one echo -> a 3D volume
+    np.testing.assert_allclose(magnitude, np.abs(image[0]), rtol=1e-6)
+    np.testing.assert_allclose(load_image(paths["phase"])[0][1:], 0.5, rtol=1e-6)
+    np.testing.assert_allclose(affine, geometry.affine)
+    sidecar = json.loads(paths["sidecar"].read_text())
+    assert sidecar["method"] == "dl" and sidecar["model"] == "x.pt" and sidecar["EchoTime"] == [0.004]
+
+
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
     target = tmp_path / "out.nii.gz"
     target.write_text("old")

@@ -34,6 +34,13 @@ SEEN_COLUMN = "model_saw_anatomy"
 SEED_000_CLAIMS = ((8.0, ">=", 4.0), (6.0, ">", 4.0))
 
 
+def claim_holds(learned_ssim: float, op: str, baseline_ssim: float) -> bool:
+    """Whether ``learned_ssim op baseline_ssim`` holds for a claim's ``op`` (``>=`` or ``>``)."""
+    if op not in (">=", ">"):
+        raise ValueError(f"claim comparison {op!r} is not '>=' or '>'")
+    return learned_ssim >= baseline_ssim if op == ">=" else learned_ssim > baseline_ssim
+
+
 def simulated_anatomy(subject: str, cell="") -> int:
     """Label map (1-3) a simulated subject is built from: the sheet's ``anatomy`` cell, or, when
     empty, ``1 + derive_seed(subject) % 3`` (the rule of workflow/scripts/simulate_subject.py)."""
@@ -167,6 +174,6 @@ def held_out_comparison(
                 row[f"{baseline}_ssim_at_claim_R"] = base
                 mine = value(learned, R, "ssim")
                 if np.isfinite(base) and np.isfinite(mine):
-                    row["claim_met"] = "yes" if (mine >= base if op == ">=" else mine > base) else "no"
+                    row["claim_met"] = "yes" if claim_holds(mine, op, base) else "no"
             rows.append(row)
     return pd.DataFrame(rows)

@@ -1,4 +1,5 @@
 # Helpers only: config and sheet validation, wildcard constraints, paths and input functions.
+import json
 from pathlib import Path
 
 from reconstudy.config import ConfigError, load_sheet, validate
@@ -44,14 +45,27 @@ def methods_for(acq):
     return [m for m in METHODS if m not in LEARNED_METHODS or acq in DL_ACQUISITIONS]
 
 
+# The super-resolution model of dl_sr (its manifest is the .json next to it).
+SR_MODEL = REPO / config["recon"]["dl"]["sr_model"]
+
+
+def sr_factor():
+    """Resolution factor per axis of the dl_sr model (its manifest; 2 when the file is absent)."""
+    manifest = SR_MODEL.with_suffix(".json")
+    if not manifest.is_file():
+        return 2  # reconstruct_dl_sr then stops on its missing input, naming the file
+    return int(json.loads(manifest.read_text())["architecture"]["config"].get("factor", 2))
+
+
 if "dl_sr" in LEARNED and DL_ACQUISITIONS:
-    # A 2x2 low-resolution acquisition is already R = 4 (reconstudy.sampling.low_resolution_mask).
-    _too_low = [R for R in ACCELERATIONS if float(R) < 4]
+    # A low-resolution acquisition of 1/f per axis is already R = f^2 (sampling.low_resolution_mask).
+    _factor = sr_factor()
+    _too_low = [R for R in ACCELERATIONS if float(R) < _factor**2]
     if _too_low:
         raise ConfigError(
-            f"config: recon.methods has dl_sr, whose low-resolution acquisition (the central half of "
-            f"each phase-encode axis) is R = 4 already; sampling.accelerations {_too_low} are below "
-            "it: drop dl_sr or use R >= 4"
+            f"config: recon.methods has dl_sr, whose low-resolution acquisition (the central 1/{_factor} "
+            f"of each phase-encode axis) is R = {_factor**2} already; sampling.accelerations {_too_low} "
+            f"are below it: drop dl_sr or use R >= {_factor**2}"
         )
 
 
@@ -110,24 +124,23 @@ def recon_path(subject, acq, R, rec, part="mag", ext=".nii.gz"):
     return bids(RESULTS, subject, acq, datatype="anat", ext=ext, acq=f"R{R}", rec=rec, part=part)
 
 
-def learned_outputs(rec):
-    """Outputs of one learned-method job: magnitude, phase and sidecar at every R."""
-    kinds = (("mag", "mag", ".nii.gz"), ("phase", "phase", ".nii.gz"), ("sidecar", "mag", ".json"))
+def recon_files(rec, R):
+    """``{mag, phase, sidecar}``: the files one reconstruction writes (wildcards subject and acq)."""
     return {
-        f"{part}_R{R}": recon_path("{subject}", "{acq}", R, rec, part=kind, ext=ext)
-        for R in ACCELERATIONS
-        for part, kind, ext in kinds
+        "mag": recon_path("{subject}", "{acq}", R, rec, part="mag"),
+        "phase": recon_path("{subject}", "{acq}", R, rec, part="phase"),
+        "sidecar": recon_path("{subject}", "{acq}", R, rec, part="mag", ext=".json"),
     }
 
 
+def learned_outputs(rec):
+    """Outputs of one learned-method job, every R: ``mag_R4``, ``phase_R4``, ``sidecar_R4``..."""
+    return {f"{part}_R{R}": path for R in ACCELERATIONS for part, path in recon_files(rec, R).items()}
+
+
 def recon_outputs(methods, R="{R}"):
-    """Magnitude, phase and JSON sidecar of each method for one (subject, acq, R)."""
-    outputs = {}
-    for rec in methods:
-        outputs[f"mag_{rec}"] = recon_path("{subject}", "{acq}", R, rec, part="mag")
-        outputs[f"phase_{rec}"] = recon_path("{subject}", "{acq}", R, rec, part="phase")
-        outputs[f"sidecar_{rec}"] = recon_path("{subject}", "{acq}", R, rec, part="mag", ext=".json")
-    return outputs
+    """Magnitude, phase and JSON sidecar of each method for one (subject, acq, R): ``mag_cs``..."""
+    return {f"{part}_{rec}": path for rec in methods for part, path in recon_files(rec, R).items()}
 
 
 def qsm_path(subject, R, rec, qsm):

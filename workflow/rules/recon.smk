@@ -95,7 +95,7 @@ rule reconstruct_dl_sr:
         raw=get_raw,
         maps=bids(RESULTS, "{subject}", "coilmaps", datatype="coils", ext=".npy", part="{acq}"),
         model=lambda wc: dl_model_path(wc.acq),  # train_helpers.smk: trained or shipped
-        sr_model=str(REPO / config["recon"]["dl"]["sr_model"]),
+        sr_model=str(SR_MODEL),
     output:
         **learned_outputs("dl_sr"),
     wildcard_constraints:

@@ -52,7 +52,7 @@ def dl_manifests(wildcards):
         for acq in DL_ACQUISITIONS:
             manifests[f"manifest_{acq}"] = str(Path(dl_model_path(acq)).with_suffix(".json"))
     if "dl_sr" in LEARNED:
-        sr_manifest = str((REPO / DL["sr_model"]).with_suffix(".json"))
+        sr_manifest = str(SR_MODEL.with_suffix(".json"))
         manifests.update({f"sr_manifest_{acq}": sr_manifest for acq in DL_ACQUISITIONS})
     return manifests
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from reconstudy.io.nifti import save_image, write_sidecar
+from reconstudy.io.nifti import save_reconstruction
 from reconstudy.io.readers import read_kspace
 from reconstudy.progress import configure_logging
 from reconstudy.recon.api import reconstruct
@@ -22,10 +22,6 @@ for method in snakemake.params.methods:
     start = time.perf_counter()
     options = dict(recon.get(method, {}), batch_planes=recon["batch_planes"], device=recon["device"])
     image = reconstruct(kspace, method, coil_maps=coil_maps, **options)  # (echo, z, y, x) complex64
-    if image.shape[0] == 1:
-        image = image[0]
-    output = snakemake.output
-    save_image(output[f"mag_{method}"], np.abs(image), kspace.geometry.affine)
-    save_image(output[f"phase_{method}"], np.angle(image), kspace.geometry.affine)
-    write_sidecar(output[f"sidecar_{method}"], kspace, method=method, options=options)
-    log.info("%s done in %.1f s: %s", method, time.perf_counter() - start, output[f"mag_{method}"])
+    paths = {part: snakemake.output[f"{part}_{method}"] for part in ("mag", "phase", "sidecar")}
+    save_reconstruction(paths, image, kspace, method=method, options=options)
+    log.info("%s done in %.1f s: %s", method, time.perf_counter() - start, paths["mag"])

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from reconstudy.io.nifti import save_image, write_sidecar
+from reconstudy.io.nifti import save_reconstruction
 from reconstudy.io.readers import read_kspace
 from reconstudy.progress import configure_logging
 from reconstudy.recon.dl import dl_reconstruct
@@ -23,8 +23,5 @@ for R in snakemake.params.accelerations:
         model=model,
         coil_maps=maps,
     )
-    if image.shape[0] == 1:
-        image = image[0]
-    save_image(snakemake.output[f"mag_R{R}"], np.abs(image), kspace.geometry.affine)
-    save_image(snakemake.output[f"phase_R{R}"], np.angle(image), kspace.geometry.affine)
-    write_sidecar(snakemake.output[f"sidecar_R{R}"], kspace, method="dl", model=snakemake.input.model)
+    paths = {part: snakemake.output[f"{part}_R{R}"] for part in ("mag", "phase", "sidecar")}
+    save_reconstruction(paths, image, kspace, method="dl", model=snakemake.input.model)

@@ -95,6 +95,22 @@ def write_sidecar(path, kspace, **extra):
         tmp.write_text(json.dumps(content, indent=2, default=str))
 
 
+def save_reconstruction(paths, image: np.ndarray, kspace, **sidecar) -> None:
+    """Write a complex reconstruction as magnitude and phase NIfTI plus its JSON sidecar.
+
+    Args:
+        paths: mapping with ``mag``, ``phase`` and ``sidecar`` paths.
+        image: complex ``(echo, z, y, x)``; a single echo is written as a 3D volume.
+        kspace: the data it was reconstructed from (affine and sidecar fields).
+        sidecar: extra sidecar keys (method, model, options...).
+    """
+    if image.shape[0] == 1:
+        image = image[0]
+    save_image(paths["mag"], np.abs(image), kspace.geometry.affine)
+    save_image(paths["phase"], np.angle(image), kspace.geometry.affine)
+    write_sidecar(paths["sidecar"], kspace, **sidecar)
+
+
 def read_sidecar(path) -> dict:
     """Read a sidecar written by :func:`write_sidecar` (echo times back in ms)."""
     path = Path(path)

@@ -29,7 +29,7 @@ from torch import nn
 from reconstudy.io.atomic import atomic_path
 from reconstudy.progress import Progress
 from reconstudy.recon.dl.io import build_model
-from reconstudy.recon.dl.superres import centre_box_mask
+from reconstudy.sampling import centre_box_mask
 from reconstudy.training.data import (
     Batch,
     MaskBank,

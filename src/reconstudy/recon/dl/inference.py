@@ -197,9 +197,13 @@ def dl_sr_reconstruct(
     if missing.any():
         boosted = dl_reconstruct(white, None, device, batch_planes, model=boost_model, coil_maps=coil_maps)
         predicted = fftc(coil_maps[None] * boosted[:, None], axes=(-3, -2, -1))
-        data = data.copy()
-        data[:, :, missing, :] = predicted[:, :, missing, :]
+        data[:, :, missing, :] = predicted[:, :, missing, :]  # data is this function's own array
     lowres = KSpace(
-        data.astype(np.complex64), kspace.geometry, kspace.acquisition, None, centre, kspace.encoding
+        data.astype(np.complex64, copy=False),
+        kspace.geometry,
+        kspace.acquisition,
+        None,
+        centre,
+        kspace.encoding,
     )
     return dl_reconstruct(lowres, None, device, batch_planes, model=sharp_model, coil_maps=coil_maps)
