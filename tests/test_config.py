@@ -46,5 +46,11 @@ def test_paths_and_seeds():
         "results/sub-01/anat/sub-01_acq-R8_rec-cs_T1w.nii.gz"
     )
     assert format_r(4.0) == "4" and format_r(2.5) == "2.5"
+    assert bids("r", "01", "T1w", datatype="anat", acq=f"R{format_r(2.5)}", rec="dl_sr") == (
+        "r/sub-01/anat/sub-01_acq-R2p5_rec-dlsr_T1w.nii.gz"
+    )
+    assert bids("r", "01", "T1w", datatype="anat", acq="R{R}") == "r/sub-01/anat/sub-01_acq-R{R}_T1w.nii.gz"
+    with pytest.raises(ValueError, match="BIDS label"):
+        bids("r", "01", "T1w", datatype="anat", rec="_")
     assert derive_seed(1, "mask", "01", 4) == derive_seed(1, "mask", "01", 4.0)
     assert derive_seed(1, "mask", "01", 4) != derive_seed(1, "mask", "02", 4)

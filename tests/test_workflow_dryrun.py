@@ -32,6 +32,25 @@ def test_default_config_dry_run(workdir):
     assert counts["segment_cohort"] == counts["figure_segmentation"] == 1
 
 
+# sub-<label>_<key>-<label>..._<suffix>.<ext>, labels letters and digits only (BIDS).
+BIDS_NAME = re.compile(r"sub-(?P<sub>[A-Za-z0-9]+)/[a-z]+/sub-(?P=sub)(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+\.[a-z0-9.]+")
+
+
+def test_every_subject_output_has_a_bids_name(workdir):
+    """dl_sr and a fractional R are written as BIDS labels (rec-dlsr, acq-R2p5), not split by parsers."""
+    config = workdir / "fractional.yaml"
+    config.write_text("sampling: {accelerations: [2.5, 4]}\nrecon: {methods: [sense, cs, dl]}\n")
+    fractional = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", str(config)).stdout
+    default = run_snakemake(workdir, "-n", "--cores", "1").stdout
+    names = set(re.findall(r"results/(sub-[^\s,;]+)", default + fractional))
+    assert names and all(BIDS_NAME.fullmatch(name) for name in names), sorted(
+        n for n in names if not BIDS_NAME.fullmatch(n)
+    )
+    assert any("_rec-dlsr_" in n for n in names) and any("_acq-R2p5_" in n for n in names)
+    # the per-R job matches the label form of a fractional R
+    assert "logs/recon/sub-01_acq-R2p5_T1w.log" in fractional
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_matrix_dry_run(workdir, name):
     config = workdir / "tests" / "configs" / f"{name}.yaml"

@@ -118,7 +118,7 @@ def test_tiny_training_run_writes_model_and_manifest(workdir):
     # 02 is anatomy 2: the dl model (01, 03: anatomies 1, 3) never saw it, the shipped SR did.
     seen = table.groupby("rec")["model_saw_anatomy"].agg(set)
     assert seen["dl"] == {"no"} and seen["dl_sr"] == {"yes"}
-    sidecar = target.replace("rec-dl_", "rec-dl_sr_").replace(".nii.gz", ".json")
+    sidecar = target.replace("rec-dl_", "rec-dlsr_").replace(".nii.gz", ".json")  # BIDS label of dl_sr
     sr = json.loads((workdir / sidecar).read_text())
     assert sr["AccelerationAchieved"] == pytest.approx(4.0, rel=0.02) and sr["low_resolution_factor"] == 2
     model, manifest = load_model(workdir / "results/models/dl_T1w.pt")

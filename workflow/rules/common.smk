@@ -88,8 +88,7 @@ if RETROSPECTIVE_FROM is not None:
 wildcard_constraints:
     subject="[A-Za-z0-9]+",  # a pattern, not a 1,000-way alternation: DAG building stays fast
     acq="|".join(ACQUISITIONS),
-    R=r"\d+(\.\d+)?",
-    rec="|".join(sorted(set(METHODS) | {REFERENCE_METHOD})),
+    R=r"\d+(p\d+)?",  # as paths.bids_label writes an acceleration (2.5 -> 2p5)
     qsm="tgv|classic",
 
 
