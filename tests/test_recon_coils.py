@@ -52,7 +52,7 @@ def test_espirit_batch_equals_single(plane):
 def test_espirit_needs_calibration_larger_than_kernel(plane):
     _, _, kspace = plane
     with pytest.raises(ValueError, match="larger than the ESPIRiT kernel"):
-        espirit_maps(centre_region(kspace[None], (6, 6)), kspace.shape[-2:])
+        espirit_maps(centre_region(kspace[None], (6, 6)), kspace.shape[-2:], kernel=6)
 
 
 def test_lowres_maps_are_normalised(plane):

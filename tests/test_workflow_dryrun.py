@@ -33,7 +33,9 @@ def test_default_config_dry_run(workdir):
 
 
 # sub-<label>_<key>-<label>..._<suffix>.<ext>, labels letters and digits only (BIDS).
-BIDS_NAME = re.compile(r"sub-(?P<sub>[A-Za-z0-9]+)/[a-z]+/sub-(?P=sub)(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+\.[a-z0-9.]+")
+BIDS_NAME = re.compile(
+    r"sub-(?P<sub>[A-Za-z0-9]+)/[a-z]+/sub-(?P=sub)(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+\.[a-z0-9.]+"
+)
 
 
 def test_every_subject_output_has_a_bids_name(workdir):

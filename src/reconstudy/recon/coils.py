@@ -67,12 +67,26 @@ def _patches(calib, kernel, xp):
     return view.reshape(b, (c1 - kernel + 1) * (c2 - kernel + 1), c * kernel * kernel)
 
 
-def espirit_maps(calib, shape, kernel=6, threshold=0.02, crop=0.8, xp=np, iterations=12):
+def kernel_for(calib_shape, largest: int = 6) -> int:
+    """Per-plane ESPIRiT kernel width: at most half the narrower calibration side, at most ``largest``.
+
+    Measured on an 8- and a 32-coil phantom (benchmarks/RESULTS.md, "Per-plane ESPIRiT kernel"):
+    a k = 6 kernel on a 7-9 wide calibration square left 1-29 % of the object with any
+    sensitivity (maps error 0.7-0.99), while k <= c / 2 covered all of it with errors <= 0.003;
+    from c = 12 on, k = 6 (BART's default) is as good as any.
+    """
+    return max(2, min(largest, min(int(c) for c in calib_shape) // 2))
+
+
+def espirit_maps(calib, shape, kernel=None, threshold=0.02, crop=0.8, xp=np, iterations=12):
     """ESPIRiT sensitivities for a batch of planes (see :func:`_espirit_maps`).
+
+    ``kernel=None``: :func:`kernel_for` the calibration region.
 
     Small dense ``eigh``/matmul calls run far faster single-threaded than with a busy OpenBLAS
     pool (20x measured on the shared 2-core machine), so BLAS is limited to one thread here.
     """
+    kernel = kernel_for(calib.shape[-2:]) if kernel is None else kernel
     with threadpool_limits(1, user_api="blas"):
         return _espirit_maps(calib, shape, kernel, threshold, crop, xp, iterations)
 
@@ -103,7 +117,9 @@ def _espirit_maps(calib, shape, kernel, threshold, crop, xp, iterations):
     # Right singular vectors from the Gram matrix (much faster than an SVD of the tall matrix).
     gram = xp.conj(matrix.transpose(0, 2, 1)) @ matrix
     power, right = xp.linalg.eigh(gram)  # ascending; power = sigma^2
-    keep = power >= threshold**2 * power[:, -1:]
+    # A plane without signal (zero calibration) has no signal subspace: zero maps, not eigh's
+    # arbitrary basis of the null matrix.
+    keep = (power >= threshold**2 * power[:, -1:]) & (power[:, -1:] > 0)
     vecs = (right * keep[:, None, :]).transpose(0, 2, 1)  # (B, r, C*k*k)
     vecs = vecs.reshape(b, -1, c, kernel, kernel)
     # Autocorrelation of the kernels on a 2k grid (no wrap: the support is 2k-1).

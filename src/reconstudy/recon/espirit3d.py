@@ -140,6 +140,8 @@ def kernel_correlation(cube, kernel=KERNEL, threshold=THRESHOLD) -> np.ndarray:
             f"calibration region {'x'.join(map(str, cube.shape[1:]))} must be larger than the "
             f"ESPIRiT kernel {'x'.join(map(str, ks))}"
         )
+    if not cube.any():  # no signal, no subspace: zero maps (the caller names the calibration region)
+        return np.zeros((c, c, *(2 * k - 1 for k in ks)), dtype=np.complex64)
     gram = _gram(cube, ks)
     # Only the signal subspace is needed: LAPACK's MRRR driver for the eigenpairs above
     # threshold^2 times the largest eigenvalue (sigma^2) is ~10x faster than numpy's full eigh.
