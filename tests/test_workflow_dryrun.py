@@ -195,3 +195,21 @@ def test_bad_study_case_is_named(workdir):
     result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config, check=False)
     assert result.returncode != 0
     assert "studies.readers.cases[0]: rec 'dl_sr' is not in recon.methods" in result.stdout + result.stderr
+
+
+def test_coil_compression_runs_through_the_workflow(workdir):
+    """recon.coil_compression: the maps have rank V and every reconstruction runs on V virtual coils."""
+    import numpy as np
+
+    tiny = yaml.safe_load((workdir / "tests" / "configs" / "tiny.yaml").read_text())
+    tiny["acquisitions"] = ["T1w"]
+    tiny["recon"].update(methods=["sense"], coil_compression=4)
+    path = workdir / "compressed.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+    images = [f"results/sub-01/anat/sub-01_acq-R{R}_rec-sense_part-mag_T1w.nii.gz" for R in (1, 4)]
+    run_snakemake(workdir, *images, "--cores", "1", "--configfile", str(path))
+    maps = np.load(workdir / "results/sub-01/coils/sub-01_part-T1w_coilmaps.npy")
+    singular = np.linalg.svd(maps.reshape(maps.shape[0], -1), compute_uv=False)
+    assert maps.shape[0] == 8 and singular[3] > 1e-2 * singular[0] and singular[4] < 1e-5 * singular[0]
+    for log in ("sub-01_acq-R1_T1w.log", "sub-01_acq-R4_T1w.log"):
+        assert "coil compression: 8 coils -> 4 virtual coils" in (workdir / "logs/recon" / log).read_text()

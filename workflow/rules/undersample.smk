@@ -20,6 +20,7 @@ rule undersample:
         sampling=config["sampling"],
         seed=config["seed"],
         coil_method=config["recon"]["coil_method"],
+        coil_compression=config["recon"]["coil_compression"],
     log:
         f"{LOGS}/undersample/sub-{{subject}}_{{acq}}.log",
     benchmark:

@@ -31,7 +31,13 @@ lowest = min(accelerations, key=float)  # every mask holds the same calibration 
 for i, R in enumerate(accelerations):
     undersampled = kspace.undersample(masks[R])
     if R == lowest:
-        maps = estimate_coil_maps(undersampled, coil_method=snakemake.params.coil_method)
+        # With coil compression the maps have rank V over the coil axis; every reconstruction
+        # that is given them compresses its data to the same V virtual coils (recon.api).
+        maps = estimate_coil_maps(
+            undersampled,
+            coil_method=snakemake.params.coil_method,
+            coil_compression=snakemake.params.coil_compression,
+        )
         with atomic_path(snakemake.output.maps) as tmp, open(tmp, "wb") as handle:
             np.save(handle, maps.astype(np.complex64))
     write_ismrmrd(snakemake.output.raw[i], undersampled, subject_id=f"sub-{wc.subject}")

@@ -63,6 +63,7 @@ def reconstruct(
     device: str = "cpu",
     coil_maps: np.ndarray | None = None,
     coil_method: str = "espirit",
+    coil_compression: int | None = None,
     regulariser: str = "wavelet",
     wavelet: str = "haar",
     levels: int = 4,
@@ -85,6 +86,12 @@ def reconstruct(
             (default: ``espirit3d`` for 3D encodings, ``espirit2d`` for multi-slice data),
             ``espirit3d`` (one (kz, ky, kx) calibration per volume), ``espirit2d`` (one
             calibration per plane of hybrid k-space) or ``lowres``.
+        coil_compression: when maps are estimated here, compress the (whitened) coils to at most
+            this many virtual coils first (:func:`coil_compression_matrix`); None, or a number
+            no smaller than the coil count, keeps every coil. Given ``coil_maps`` of rank V < C
+            over the coil axis (as :func:`estimate_coil_maps` returns them with compression),
+            the data are compressed to V virtual coils by themselves: exact, as the dropped
+            directions hold no signal.
         regulariser: CS penalty, ``wavelet`` (L1, orthonormal Daubechies, 2D per plane),
             ``wavelet3d`` (3D wavelet over each batch of consecutive readout positions; 3D
             encodings only: a 2D (multi-slice) acquisition keeps the 2D wavelet, and batches of
@@ -126,6 +133,18 @@ def reconstruct(
             f"the sampling mask has no fully sampled calibration region (found {calib}); coil maps "
             f"need one of at least 7x7: sample the k-space centre or pass coil_maps"
         )
+    if coil_maps is not None:
+        virtual = maps_compression(coil_maps)
+        if virtual is not None:
+            coil_maps = np.einsum("vc,c...->v...", virtual, coil_maps).astype(np.complex64)
+    elif coil_compression is not None and coil_compression < n_coil:
+        virtual = coil_compression_matrix(data[0], layout, calib, coil_compression, whitening)
+    else:
+        virtual = None
+    if virtual is not None:
+        log.info("coil compression: %d coils -> %d virtual coils", n_coil, virtual.shape[0])
+        whitening = virtual if whitening is None else virtual @ whitening
+        n_coil = virtual.shape[0]
     plane_bytes = n_coil * n1 * n2 * 8
     batch = batch_planes or max(1, BATCH_BYTES // (6 * plane_bytes))
     slab = max(batch, ((slab_planes or SLAB_BYTES // plane_bytes) // batch) * batch)
@@ -265,7 +284,11 @@ def _solve(ksp, mask, maps, method, settings, xp, rng, regulariser, wavelet, lev
 
 
 def estimate_coil_maps(
-    kspace: KSpace, *, coil_method: str = "espirit", slab_planes: int | None = None
+    kspace: KSpace,
+    *,
+    coil_method: str = "espirit",
+    slab_planes: int | None = None,
+    coil_compression: int | None = None,
 ) -> np.ndarray:
     """Coil sensitivities ``(coil, z, y, x)`` from the calibration region, as :func:`reconstruct` makes them.
 
@@ -274,6 +297,12 @@ def estimate_coil_maps(
     calibration region (every R of a retrospective study) without estimating them again.
     ``coil_method`` as in :func:`reconstruct`; ``espirit3d`` calibrates once per volume and
     then needs no kx FFT at all (its maps depend only on the readout position).
+
+    ``coil_compression=V`` (V < C; otherwise every coil is kept): the maps are estimated for V
+    virtual coils (the calibration's principal components, :func:`coil_compression_matrix`),
+    ESPIRiT's cost falling with the square of the coil count or faster, and returned in the
+    C-coil space (``A^H S_virtual``):
+    maps of rank V, from which :func:`reconstruct` recovers the compression by itself.
     """
     data = kspace.data
     planes.finite_check(data, f"k-space of acquisition {kspace.acquisition!r}")
@@ -288,6 +317,12 @@ def estimate_coil_maps(
             "need one of at least 7x7: sample the k-space centre"
         )
     whitening = None if kspace.noise_covariance is None else coils.whitening_matrix(kspace.noise_covariance)
+    virtual = None
+    if coil_compression is not None and coil_compression < n_coil:
+        virtual = coil_compression_matrix(data[0], layout, calib, coil_compression, whitening)
+        log.info("coil compression: %d coils -> %d virtual coils", n_coil, virtual.shape[0])
+        whitening = virtual if whitening is None else virtual @ whitening
+        n_coil = virtual.shape[0]
     plane_bytes = n_coil * n1 * n2 * 8
     slab = max(1, slab_planes or SLAB_BYTES // plane_bytes)
     espirit_batch = max(1, ESPIRIT_BYTES // (3 * n_coil * n_coil * n1 * n2 * 8))
@@ -305,7 +340,51 @@ def estimate_coil_maps(
         progress.advance(s1 - s0)
     if not maps.any():
         raise ValueError(no_sensitivity_message(calib, n_coil, coil_method))
+    if virtual is not None:
+        return np.einsum("vc,v...->c...", np.conj(virtual), maps).astype(np.complex64)
     return maps
+
+
+def coil_compression_matrix(echo_data, layout, calib, virtual: int, whitening=None) -> np.ndarray:
+    """``(V, C)`` coil compression: the V principal components of the calibration data.
+
+    Single-matrix SVD compression (Buehrer et al., MRM 2007; Huang et al., MRI 2008): the rows are
+    the conjugated leading left singular vectors of the (whitened) calibration k-space, coils by
+    samples, so they are orthonormal, keep white noise white and keep the largest share of the
+    signal energy any V combinations can.
+    """
+    n_coil = echo_data.shape[0]
+    if not 1 <= int(virtual) <= n_coil:
+        raise ValueError(
+            f"coil_compression must be between 1 and the {n_coil} coils of the data, got {virtual}"
+        )
+    if layout.encoding == "3d":
+        region = espirit3d.calibration_cube(echo_data, calib, whitening=whitening)
+    else:  # multi-slice: the calibration box of every slice
+        slab = planes.extract_slab(echo_data, layout, 0, layout.n_planes, whitening)
+        region = np.moveaxis(coils.centre_region(slab, calib), 1, 0)
+    flat = region.reshape(n_coil, -1).astype(np.complex128)
+    power, vectors = np.linalg.eigh(flat @ np.conj(flat.T))  # ascending: U S^2 U^H
+    return np.conj(vectors[:, ::-1][:, : int(virtual)].T).astype(np.complex64)
+
+
+def maps_compression(coil_maps: np.ndarray, tolerance: float = 1e-4) -> np.ndarray | None:
+    """``(V, C)`` orthonormal basis of the coil-space span of ``coil_maps``, or None at full rank.
+
+    Maps estimated with coil compression are ``A^H S_virtual``, of rank V over the coil axis;
+    data and maps projected onto that span give the same least-squares problem (the rest of the
+    data is noise), so a reconstruction can compress to V coils without being told ``A``.
+    """
+    flat = coil_maps.reshape(coil_maps.shape[0], -1)
+    gram = np.zeros((flat.shape[0],) * 2, dtype=np.complex128)
+    for v0 in range(0, flat.shape[1], 1 << 16):  # double precision: a float32 Gram blurs the rank
+        chunk = flat[:, v0 : v0 + (1 << 16)].astype(np.complex128)
+        gram += chunk @ np.conj(chunk.T)
+    power, vectors = np.linalg.eigh(gram)  # ascending
+    rank = int((power > tolerance**2 * power[-1]).sum()) if power[-1] > 0 else coil_maps.shape[0]
+    if rank == coil_maps.shape[0]:
+        return None
+    return np.conj(vectors[:, ::-1][:, :rank].T).astype(np.complex64)
 
 
 def no_sensitivity_message(calib, n_coil, coil_method) -> str:
