@@ -142,9 +142,7 @@ def reconstruct(
     else:
         virtual = None
     if virtual is not None:
-        log.info("coil compression: %d coils -> %d virtual coils", n_coil, virtual.shape[0])
-        whitening = virtual if whitening is None else virtual @ whitening
-        n_coil = virtual.shape[0]
+        whitening, n_coil = _compress_after_whitening(virtual, whitening)
     plane_bytes = n_coil * n1 * n2 * 8
     batch = batch_planes or max(1, BATCH_BYTES // (6 * plane_bytes))
     slab = max(batch, ((slab_planes or SLAB_BYTES // plane_bytes) // batch) * batch)
@@ -301,8 +299,8 @@ def estimate_coil_maps(
     ``coil_compression=V`` (V < C; otherwise every coil is kept): the maps are estimated for V
     virtual coils (the calibration's principal components, :func:`coil_compression_matrix`),
     ESPIRiT's cost falling with the square of the coil count or faster, and returned in the
-    C-coil space (``A^H S_virtual``):
-    maps of rank V, from which :func:`reconstruct` recovers the compression by itself.
+    C-coil space (``A^H S_virtual``): maps of rank V, from which :func:`reconstruct` recovers
+    the compression by itself.
     """
     data = kspace.data
     planes.finite_check(data, f"k-space of acquisition {kspace.acquisition!r}")
@@ -320,9 +318,7 @@ def estimate_coil_maps(
     virtual = None
     if coil_compression is not None and coil_compression < n_coil:
         virtual = coil_compression_matrix(data[0], layout, calib, coil_compression, whitening)
-        log.info("coil compression: %d coils -> %d virtual coils", n_coil, virtual.shape[0])
-        whitening = virtual if whitening is None else virtual @ whitening
-        n_coil = virtual.shape[0]
+        whitening, n_coil = _compress_after_whitening(virtual, whitening)
     plane_bytes = n_coil * n1 * n2 * 8
     slab = max(1, slab_planes or SLAB_BYTES // plane_bytes)
     espirit_batch = max(1, ESPIRIT_BYTES // (3 * n_coil * n_coil * n1 * n2 * 8))
@@ -366,6 +362,12 @@ def coil_compression_matrix(echo_data, layout, calib, virtual: int, whitening=No
     flat = region.reshape(n_coil, -1).astype(np.complex128)
     power, vectors = np.linalg.eigh(flat @ np.conj(flat.T))  # ascending: U S^2 U^H
     return np.conj(vectors[:, ::-1][:, : int(virtual)].T).astype(np.complex64)
+
+
+def _compress_after_whitening(virtual, whitening):
+    """The one ``(V, C)`` matrix that whitens then compresses the coils, and V."""
+    log.info("coil compression: %d coils -> %d virtual coils", virtual.shape[1], virtual.shape[0])
+    return (virtual if whitening is None else virtual @ whitening), virtual.shape[0]
 
 
 def maps_compression(coil_maps: np.ndarray, tolerance: float = 1e-4) -> np.ndarray | None:
