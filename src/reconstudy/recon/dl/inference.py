@@ -120,8 +120,10 @@ def dl_reconstruct(
     model = model.to(device).eval()
     mask = kspace.sampling_mask
     n_echo, n_coil, nz, ny, nx = kspace.data.shape
-    plane_maps = None
+    plane_maps, virtual = None, None
     if getattr(model, "needs_coil_maps", False):
+        from reconstudy.recon.api import maps_compression
+
         if coil_maps is None:
             from reconstudy.recon.api import estimate_coil_maps
 
@@ -131,12 +133,19 @@ def dl_reconstruct(
                 f"coil maps must have shape (coil, z, y, x) = {(n_coil, nz, ny, nx)} for "
                 f"{kspace.acquisition}, got {coil_maps.shape}"
             )
+        # Maps of rank V < C (coil compression, recon.api.estimate_coil_maps): the network's
+        # SENSE operators see the same problem on V virtual coils, at V/C of the cost.
+        virtual = maps_compression(coil_maps)
+        if virtual is not None:
+            coil_maps = np.einsum("vc,c...->v...", virtual, coil_maps).astype(np.complex64)
         plane_maps = maps_as_planes(coil_maps)
     image = np.empty((n_echo, nz, ny, nx), dtype=np.complex64)
     progress = Progress(n_echo * nx, label=f"DL reconstruction {kspace.acquisition}", unit="plane")
     for echo in range(n_echo):
         acquired = prewhiten(kspace.data[echo], kspace.noise_covariance) * mask[None, :, :, None]
-        scale = volume_scale(acquired)
+        scale = volume_scale(acquired)  # of every coil: the network sees the same input scale
+        if virtual is not None:
+            acquired = np.einsum("vc,c...->v...", virtual, acquired).astype(np.complex64)
         planes = hybrid_planes(acquired / scale)
         recon = reconstruct_planes(model, planes, mask, device, batch_planes, progress, plane_maps)
         image[echo] = np.moveaxis(recon, 0, -1) * scale
