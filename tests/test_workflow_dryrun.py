@@ -122,6 +122,18 @@ def test_bad_config_is_named(workdir, text, message):
     assert not (workdir / "results").exists()
 
 
+def test_unreadable_sr_manifest_is_named(workdir):
+    """The dl_sr factor is read at DAG time: a broken manifest is a named config error, no traceback."""
+    model = workdir / "sr.pt"
+    model.write_bytes(b"weights")
+    model.with_suffix(".json").write_text('{"architecture": "SuperResolution"}')
+    config = write_config(workdir, f"recon: {{methods: [zf, dl_sr], dl: {{sr_model: {model}}}}}\n")
+    result = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config, check=False)
+    assert result.returncode != 0
+    assert f"{model.with_suffix('.json')}: not a valid DL model manifest" in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
 def test_subject_without_raw_data(workdir):
     sheet = workdir / "sheet.tsv"
     sheet.write_text("subject\tgroup\traw_T1w\n01\tcontrol\t\n02\tcontrol\t/data/02.h5\n")

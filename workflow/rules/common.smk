@@ -50,11 +50,20 @@ SR_MODEL = REPO / config["recon"]["dl"]["sr_model"]
 
 
 def sr_factor():
-    """Resolution factor per axis of the dl_sr model (its manifest; 2 when the file is absent)."""
+    """Resolution factor per axis of the dl_sr model (its manifest; 2 when the file is absent).
+
+    Read here rather than with recon.dl.io.read_manifest: that package imports torch, ~2 s on
+    every Snakemake start."""
     manifest = SR_MODEL.with_suffix(".json")
     if not manifest.is_file():
         return 2  # reconstruct_dl_sr then stops on its missing input, naming the file
-    return int(json.loads(manifest.read_text())["architecture"]["config"].get("factor", 2))
+    try:
+        return int(json.loads(manifest.read_text())["architecture"]["config"].get("factor", 2))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(
+            f"{manifest}: not a valid DL model manifest ({err!r}); recon.dl.sr_model must be a model "
+            "written by `reconstudy train-dl`"
+        ) from err
 
 
 if "dl_sr" in LEARNED and DL_ACQUISITIONS:

@@ -134,13 +134,9 @@ def reconstruct(
             f"need one of at least 7x7: sample the k-space centre or pass coil_maps"
         )
     if coil_maps is not None:
-        virtual = maps_compression(coil_maps)
-        if virtual is not None:
-            coil_maps = np.einsum("vc,c...->v...", virtual, coil_maps).astype(np.complex64)
-    elif coil_compression is not None and coil_compression < n_coil:
-        virtual = coil_compression_matrix(data[0], layout, calib, coil_compression, whitening)
+        virtual, coil_maps = compress_maps(coil_maps)
     else:
-        virtual = None
+        virtual = _requested_compression(data[0], layout, calib, coil_compression, whitening)
     if virtual is not None:
         whitening, n_coil = _compress_after_whitening(virtual, whitening)
     plane_bytes = n_coil * n1 * n2 * 8
@@ -315,9 +311,8 @@ def estimate_coil_maps(
             "need one of at least 7x7: sample the k-space centre"
         )
     whitening = None if kspace.noise_covariance is None else coils.whitening_matrix(kspace.noise_covariance)
-    virtual = None
-    if coil_compression is not None and coil_compression < n_coil:
-        virtual = coil_compression_matrix(data[0], layout, calib, coil_compression, whitening)
+    virtual = _requested_compression(data[0], layout, calib, coil_compression, whitening)
+    if virtual is not None:
         whitening, n_coil = _compress_after_whitening(virtual, whitening)
     plane_bytes = n_coil * n1 * n2 * 8
     slab = max(1, slab_planes or SLAB_BYTES // plane_bytes)
@@ -337,7 +332,7 @@ def estimate_coil_maps(
     if not maps.any():
         raise ValueError(no_sensitivity_message(calib, n_coil, coil_method))
     if virtual is not None:
-        return np.einsum("vc,v...->c...", np.conj(virtual), maps).astype(np.complex64)
+        return coils.mix_coils(np.conj(virtual.T), maps)  # A^H S_virtual
     return maps
 
 
@@ -364,6 +359,13 @@ def coil_compression_matrix(echo_data, layout, calib, virtual: int, whitening=No
     return np.conj(vectors[:, ::-1][:, : int(virtual)].T).astype(np.complex64)
 
 
+def _requested_compression(echo_data, layout, calib, coil_compression, whitening):
+    """The ``(V, C)`` compression ``coil_compression`` asks for, or None (not asked, or V >= C)."""
+    if coil_compression is None or coil_compression >= echo_data.shape[0]:
+        return None
+    return coil_compression_matrix(echo_data, layout, calib, coil_compression, whitening)
+
+
 def _compress_after_whitening(virtual, whitening):
     """The one ``(V, C)`` matrix that whitens then compresses the coils, and V."""
     log.info("coil compression: %d coils -> %d virtual coils", virtual.shape[1], virtual.shape[0])
@@ -387,6 +389,15 @@ def maps_compression(coil_maps: np.ndarray, tolerance: float = 1e-4) -> np.ndarr
     if rank == coil_maps.shape[0]:
         return None
     return np.conj(vectors[:, ::-1][:, :rank].T).astype(np.complex64)
+
+
+def compress_maps(coil_maps: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(A, A @ coil_maps)`` for maps of rank V < C (:func:`maps_compression`), else ``(None, coil_maps)``.
+
+    Project the (whitened) data with the same ``A`` (:func:`coils.mix_coils`).
+    """
+    virtual = maps_compression(coil_maps)
+    return (None, coil_maps) if virtual is None else (virtual, coils.mix_coils(virtual, coil_maps))
 
 
 def no_sensitivity_message(calib, n_coil, coil_method) -> str:

@@ -33,6 +33,11 @@ from threadpoolctl import threadpool_limits
 from reconstudy.recon.operators import PLANE_AXES
 
 
+def mix_coils(matrix: np.ndarray, array: np.ndarray) -> np.ndarray:
+    """``(D, C)`` coil matrix (whitening, compression) applied to the leading coil axis of ``array``."""
+    return np.einsum("dc,c...->d...", matrix, array, optimize=True).astype(np.complex64, copy=False)
+
+
 def whitening_matrix(noise_covariance: np.ndarray) -> np.ndarray:
     """``W = sqrt(mean diag Psi) L^{-1}`` with ``Psi = L L^H``: decorrelates coil noise.
 

@@ -17,6 +17,7 @@ from torch import nn
 from reconstudy.fourier import ifftc
 from reconstudy.io.kspace import KSpace
 from reconstudy.progress import Progress
+from reconstudy.recon.coils import mix_coils
 from reconstudy.recon.dl.io import load_model
 
 
@@ -41,8 +42,7 @@ def prewhiten(coil_kspace: np.ndarray, noise_covariance: np.ndarray | None) -> n
         return coil_kspace
     from reconstudy.recon.coils import whitening_matrix
 
-    whitening = whitening_matrix(noise_covariance)
-    return np.einsum("dc,c...->d...", whitening, coil_kspace, optimize=True).astype(np.complex64)
+    return mix_coils(whitening_matrix(noise_covariance), coil_kspace)
 
 
 def hybrid_planes(coil_kspace: np.ndarray) -> np.ndarray:
@@ -122,7 +122,7 @@ def dl_reconstruct(
     n_echo, n_coil, nz, ny, nx = kspace.data.shape
     plane_maps, virtual = None, None
     if getattr(model, "needs_coil_maps", False):
-        from reconstudy.recon.api import maps_compression
+        from reconstudy.recon.api import compress_maps
 
         if coil_maps is None:
             from reconstudy.recon.api import estimate_coil_maps
@@ -135,9 +135,7 @@ def dl_reconstruct(
             )
         # Maps of rank V < C (coil compression, recon.api.estimate_coil_maps): the network's
         # SENSE operators see the same problem on V virtual coils, at V/C of the cost.
-        virtual = maps_compression(coil_maps)
-        if virtual is not None:
-            coil_maps = np.einsum("vc,c...->v...", virtual, coil_maps).astype(np.complex64)
+        virtual, coil_maps = compress_maps(coil_maps)
         plane_maps = maps_as_planes(coil_maps)
     image = np.empty((n_echo, nz, ny, nx), dtype=np.complex64)
     progress = Progress(n_echo * nx, label=f"DL reconstruction {kspace.acquisition}", unit="plane")
@@ -145,7 +143,7 @@ def dl_reconstruct(
         acquired = prewhiten(kspace.data[echo], kspace.noise_covariance) * mask[None, :, :, None]
         scale = volume_scale(acquired)  # of every coil: the network sees the same input scale
         if virtual is not None:
-            acquired = np.einsum("vc,c...->v...", virtual, acquired).astype(np.complex64)
+            acquired = mix_coils(virtual, acquired)
         planes = hybrid_planes(acquired / scale)
         recon = reconstruct_planes(model, planes, mask, device, batch_planes, progress, plane_maps)
         image[echo] = np.moveaxis(recon, 0, -1) * scale
