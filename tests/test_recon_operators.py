@@ -1,11 +1,21 @@
 """Operators of the plane-wise problems: adjointness, linearity, isometry, known answers."""
 
+import os
+
 import numpy as np
 import pytest
 import pywt
 
 from reconstudy.fourier import fftc
-from reconstudy.recon.operators import FiniteDifferenceOp, SenseOp, WaveletOp, fft2, to_centred, to_unshifted
+from reconstudy.recon.operators import (
+    FiniteDifferenceOp,
+    SenseOp,
+    WaveletOp,
+    fft2,
+    fft_workers,
+    to_centred,
+    to_unshifted,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -89,3 +99,19 @@ def test_finite_difference_adjoint_and_known_answer():
     d = op.apply(ramp)
     assert np.allclose(d[0], 0) and np.allclose(d[1][..., :-1], 1) and np.allclose(d[1][..., -1], -4)
     assert op.norm_squared >= np.linalg.norm(op.apply(x)) ** 2 / np.linalg.norm(x) ** 2
+
+
+def test_fft_threads_follow_the_job_budget(monkeypatch):
+    """RECONSTUDY_THREADS wins; else OMP_NUM_THREADS (what Snakemake sets per job); else all cores."""
+    monkeypatch.delenv("RECONSTUDY_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert fft_workers() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3,1")  # OpenMP's nested form: the outer level counts
+    assert fft_workers() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")  # not ours to judge: fall back to the cores
+    assert fft_workers() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("RECONSTUDY_THREADS", "5")
+    assert fft_workers() == 5
+    monkeypatch.setenv("RECONSTUDY_THREADS", "0")
+    with pytest.raises(ValueError, match="RECONSTUDY_THREADS='0'"):
+        fft_workers()

@@ -16,7 +16,7 @@ rule qsm:
         f"{LOGS}/qsm/sub-{{subject}}_desc-{{qsm}}.log",
     benchmark:
         f"{LOGS}/benchmarks/qsm/sub-{{subject}}_desc-{{qsm}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=lambda wc: mem_mb_for("mGRE", 2),
         runtime=10 + 10 * len(QSM_MAPS),

@@ -19,7 +19,7 @@ if CONVENTIONAL:
             f"{LOGS}/recon/sub-{{subject}}_acq-R{{R}}_{{acq}}.log",
         benchmark:
             f"{LOGS}/benchmarks/recon/sub-{{subject}}_acq-R{{R}}_{{acq}}.tsv"
-        threads: 2
+        threads: JOB_THREADS
         resources:
             mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
             runtime=20 + 20 * ("cs" in CONVENTIONAL),
@@ -43,7 +43,7 @@ rule reconstruct_reference:
         f"{LOGS}/recon/sub-{{subject}}_acq-R1_{{acq}}.log",
     benchmark:
         f"{LOGS}/benchmarks/recon/sub-{{subject}}_acq-R1_{{acq}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
         runtime=30,
@@ -76,7 +76,7 @@ rule reconstruct_dl:
         f"{LOGS}/recon/sub-{{subject}}_rec-dl_{{acq}}.log",
     benchmark:
         f"{LOGS}/benchmarks/recon/sub-{{subject}}_rec-dl_{{acq}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 6),
         runtime=30 + 15 * len(ACCELERATIONS),
@@ -109,7 +109,7 @@ rule reconstruct_dl_sr:
         f"{LOGS}/recon/sub-{{subject}}_rec-dl_sr_{{acq}}.log",
     benchmark:
         f"{LOGS}/benchmarks/recon/sub-{{subject}}_rec-dl_sr_{{acq}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 8),
         runtime=30 + 20 * len(ACCELERATIONS),

@@ -25,7 +25,7 @@ rule undersample:
         f"{LOGS}/undersample/sub-{{subject}}_{{acq}}.log",
     benchmark:
         f"{LOGS}/benchmarks/undersample/sub-{{subject}}_{{acq}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         mem_mb=lambda wc: mem_mb_for(wc.acq, 4),
         runtime=15 + 2 * len(ACCELERATIONS),

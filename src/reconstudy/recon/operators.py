@@ -33,8 +33,21 @@ PLANE_AXES = (-2, -1)
 
 
 def fft_workers() -> int:
-    """Threads for scipy's FFT: ``RECONSTUDY_THREADS`` or all visible cores."""
-    return int(os.environ.get("RECONSTUDY_THREADS", len(os.sched_getaffinity(0))))
+    """Threads for scipy's FFT: ``RECONSTUDY_THREADS``, else ``OMP_NUM_THREADS``, else all visible cores.
+
+    Snakemake sets ``OMP_NUM_THREADS`` to a job's declared ``threads``, so a workflow job's FFTs
+    stay within what the scheduler gave it (two 1-thread jobs on 2 cores no longer run 4 threads).
+    """
+    ours = os.environ.get("RECONSTUDY_THREADS", "").strip()
+    if ours:
+        if not ours.isdigit() or int(ours) < 1:
+            raise ValueError(f"RECONSTUDY_THREADS={ours!r}: give a whole number of threads >= 1, or unset it")
+        return int(ours)
+    # OpenMP allows a nested list ("4,2"); its first entry is the outer level
+    omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if omp.isdigit() and int(omp) >= 1:
+        return int(omp)
+    return len(os.sched_getaffinity(0))
 
 
 def fft2(x, xp=np, inverse=False):
