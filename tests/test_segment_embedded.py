@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
 from reconstudy.segment import labels as L
 from reconstudy.segment.dice import dice_per_label
@@ -18,6 +19,7 @@ from reconstudy.segment.embedded import (
     resample_labels,
     working_grid,
 )
+from reconstudy.segment.postprocess import SCATTERED
 from reconstudy.segment.synth import SynthConfig, sample_labels, tissue_image
 from reconstudy.segment.train import TrainConfig, export_weights
 from reconstudy.segment.unet3d import UNet3D
@@ -168,6 +170,8 @@ def test_shipped_model_segments_a_t1w_head(model, head):
     assert np.nanmean(list(scores.values())) > 0.9
     assert scores[2] > 0.95 and scores[41] > 0.95  # cerebral white matter
     assert result.ok and not result.quality["flags"]
+    for label in set(L.LABELS[1:].tolist()) - set(SCATTERED):  # clean-up: one piece per structure
+        assert ndi.label(result.labels == label, structure=np.ones((3, 3, 3)))[1] <= 1, label
     noise = model.segment(np.random.default_rng(2).random(image.shape).astype(np.float32), RAS25)
     assert result.quality["score"] > noise.quality["score"]
 

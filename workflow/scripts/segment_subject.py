@@ -15,7 +15,9 @@ p = snakemake.params
 options = p.options
 backend = choose_backend(options["backend"])
 segmenter = (
-    EmbeddedSegmenter.load(p.model, device=options["device"], flip_average=options["flip_average"])
+    EmbeddedSegmenter.load(
+        p.model, device=options["device"], flip_average=options["flip_average"], clean_up=options["clean_up"]
+    )
     if backend == "embedded"
     else None
 )
@@ -26,7 +28,7 @@ if truth is not None:
     keys = {"subject": p.subject, "R": np.nan, "rec": "truth", "image": "truth", "backend": "phantom"}
     volumes.append(volume_record(truth[0], truth[1], keys, subject=p.subject))
 reference = None
-progress = Progress(len(p.images), "segment", "images")
+progress = Progress(len(p.images), "segment", unit="image")
 for R, rec in p.images:  # the reference comes first
     key = f"R{R}_{rec}"
     result = segment_file(

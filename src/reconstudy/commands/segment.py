@@ -52,6 +52,11 @@ def register(subparsers) -> None:
         help="embedded: skip averaging with the left-right mirrored image (half the time, ~0.02 lower Dice)",
     )
     parser.add_argument(
+        "--no-clean-up",
+        action="store_true",
+        help="embedded: keep every connected piece of each structure (no largest-component clean-up)",
+    )
+    parser.add_argument(
         "--allow-low-quality",
         action="store_true",
         help="write results that fail the quality checks (flagged)",
@@ -76,6 +81,7 @@ def run(args) -> int:
         device=args.device,
         allow_low_quality=args.allow_low_quality,
         flip_average=not args.no_flip_average,
+        clean_up=not args.no_clean_up,
     )
     quality = result.quality.get("score")
     print(

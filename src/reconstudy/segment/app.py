@@ -58,6 +58,7 @@ def segment_file(
     allow_low_quality: bool = False,
     segmenter: EmbeddedSegmenter | None = None,
     flip_average: bool = True,
+    clean_up: bool = True,
 ) -> SegmentationResult:
     """Segment ``image_path`` and write ``out_path`` (+ ``.json`` sidecar) and ``volumes_path``.
 
@@ -72,6 +73,8 @@ def segment_file(
         segmenter: an already loaded embedded segmenter (saves reloading in loops).
         flip_average: embedded backend: average with the left-right mirrored image (test-time
             augmentation, twice the time; ignored when ``segmenter`` is given).
+        clean_up: embedded backend: one connected piece per structure (ignored when ``segmenter``
+            is given).
     """
     image_path = Path(image_path)
     chosen = choose_backend(backend)
@@ -86,7 +89,9 @@ def segment_file(
         labels, affine, synthseg_table = run_synthseg(image_path, parc=parc, robust=robust, threads=threads)
         result = SegmentationResult(labels, affine, {"flags": []}, "synthseg", {"executable": "mri_synthseg"})
     else:
-        segmenter = segmenter or EmbeddedSegmenter.load(model, device=device, flip_average=flip_average)
+        segmenter = segmenter or EmbeddedSegmenter.load(
+            model, device=device, flip_average=flip_average, clean_up=clean_up
+        )
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
