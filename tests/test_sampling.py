@@ -172,3 +172,13 @@ def test_low_resolution_mask_is_the_centre_box_at_r4_and_a_subset_above():
 def test_low_resolution_mask_below_the_box_acceleration_is_refused():
     with pytest.raises(ValueError, match="already R = 4.*R >= 4"):
         low_resolution_mask((72, 88), 2)
+
+
+def test_low_resolution_mask_needs_the_data_centre_complete():
+    acquired = np.ones((24, 32), bool)
+    assert low_resolution_mask((24, 32), 4, acquired=acquired).sum() == 12 * 16
+    acquired[12, 16] = False  # one centre sample missing in measured, undersampled data
+    with pytest.raises(ValueError, match=r"1 of 192 samples missing.*drop dl_sr from recon.methods"):
+        low_resolution_mask((24, 32), 8, calib=8, acquired=acquired)
+    acquired[12, 16], acquired[0, 0] = True, False  # outside the centre: irrelevant
+    assert low_resolution_mask((24, 32), 4, acquired=acquired).sum() == 12 * 16

@@ -360,15 +360,28 @@ def centre_box_mask(shape, factor: int = 2) -> np.ndarray:
     return mask
 
 
-def low_resolution_mask(shape, accel: float, factor: int = 2, *, calib=24, seed=0) -> np.ndarray:
+def low_resolution_mask(
+    shape, accel: float, factor: int = 2, *, calib=24, seed=0, acquired=None
+) -> np.ndarray:
     """A low-resolution acquisition at total acceleration ``accel`` (R counts against the full grid).
 
     The central ``1/factor`` of each phase-encode axis (:func:`centre_box_mask`, R = factor^2)
     is acquired, and above that R it is undersampled further by a variable-density subset with
     the calibration square kept (:func:`subset_mask`), e.g. R = 8 with factor 2 keeps half the
     centre. This is the acquisition the ``dl_sr`` method (boost, then 2x super-resolution) takes.
+
+    ``acquired``: the data's own sampling mask, when the acquisition is drawn from measured data;
+    its central box must be complete, or the low-resolution data would lack samples they claim.
     """
     box = centre_box_mask(shape, factor)
+    if acquired is not None:
+        missing = int((box & ~np.asarray(acquired, bool)).sum())
+        if missing:
+            raise ValueError(
+                f"the central 1/{factor} of the phase encodes is not fully sampled in the data ({missing} "
+                f"of {int(box.sum())} samples missing); dl_sr simulates its low-resolution acquisitions "
+                "from it: drop dl_sr from recon.methods for these data"
+            )
     box_r = box.size / box.sum()
     if float(accel) < box_r * (1 - TOLERANCE):
         raise ValueError(
