@@ -12,10 +12,10 @@ SCHEMAS = REPO / "workflow" / "schemas"
 RESULTS = "results"
 LOGS = "logs"
 # Threads of each per-subject compute job (undersampling, reconstruction, DL, QSM). One: the jobs
-# of a cohort are many and independent, and on the 2-core VM two 1-thread jobs side by side beat
-# one 2-thread job after another by 12-30 % (benchmarks/RESULTS.md, "Threads per job"); a second
-# thread inside a job buys nothing for the numpy/scipy reconstructions. Raise it for few large
-# jobs with `snakemake --set-threads qsm=8` (per rule).
+# of a cohort are many and independent, and on the 2-core VM two 1-thread jobs side by side take
+# 0.81-0.83x the wall of one 2-thread job after another, for every one of these rules
+# (benchmarks/RESULTS.md, "Threads per job"). Raise it for a few large jobs on a big machine
+# with `snakemake --set-threads qsm=8` (per rule).
 JOB_THREADS = 1
 
 validate(config, SCHEMAS / "config.schema.yaml", "config")

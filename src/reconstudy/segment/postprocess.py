@@ -1,7 +1,7 @@
 """Topological clean-up of segmenter posteriors: one connected piece per structure.
 
-A patch-trained network labels a few voxels far from where a structure can be (a speck of
-"hippocampus" in the temporal pole of the other side, "putamen" islands in white matter).
+A patch-trained network labels a few voxels far from where a structure can be (on our phantoms,
+mostly specks of white matter and cortex outside the brain, and of cerebellum elsewhere).
 SynthSeg removes them after prediction (Billot et al., Medical Image Analysis 2023, "post-
 processing"): the head is the largest connected component of everything labelled, and every
 structure is the largest connected component of the voxels it wins; posteriors of the removed
