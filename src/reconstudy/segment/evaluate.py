@@ -148,12 +148,14 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-flip-average", action="store_true", help="no averaging with the mirrored image")
     parser.add_argument("--no-clean-up", action="store_true", help="keep every piece of each structure")
+    parser.add_argument("--tile-step", type=float, default=None, help="tile stride, fraction of a tile")
     parser.add_argument("--out", required=True, help="prefix of the output TSVs")
     args = parser.parse_args(argv)
     configure_logging()
     torch.set_num_threads(args.threads)
+    options = {"tile_step": args.tile_step} if args.tile_step else {}
     segmenter = EmbeddedSegmenter.load(
-        args.model, flip_average=not args.no_flip_average, clean_up=not args.no_clean_up
+        args.model, flip_average=not args.no_flip_average, clean_up=not args.no_clean_up, **options
     )
     subjects = [(f"{i}a{a}", g, a) for a in args.anatomy for i in args.ids for g in args.groups]
     dice, volumes = evaluate_phantom(segmenter, subjects, PhantomConfig(), args.seed, images=args.images)
