@@ -112,6 +112,25 @@ def test_flip_average_makes_the_segmentation_mirror_equivariant():
     assert not np.array_equal(swap[mirrored[..., ::-1]], plain)
 
 
+@pytest.mark.parametrize("divisor, tiles", [(1, 8), (2, 12), (3, 27), (4, 36)])
+def test_tiles_cover_the_image_at_the_chosen_stride(divisor, tiles):
+    """Stride = tile // divisor, last tile flush with the edge: 72x88x72 in 48x56x48 tiles."""
+    net = UNet3D(L.N_CLASSES, base_channels=2, levels=2)
+    seg = EmbeddedSegmenter(net, 2.5, patch=(48, 56, 48), tile_divisor=divisor)
+    calls = []
+
+    def uniform(tile):
+        calls.append(tile.shape)
+        return np.full((L.N_CLASSES, *tile.shape), 1.0 / L.N_CLASSES, np.float32)
+
+    seg._predict = uniform
+    prob = seg._tiled_posteriors(np.zeros((72, 88, 72), np.float32))
+    assert len(calls) == tiles and set(calls) == {(48, 56, 48)}
+    np.testing.assert_allclose(prob.sum(0), 1.0, rtol=1e-5)  # every voxel covered at least once
+    with pytest.raises(ValueError, match="tile_divisor"):
+        EmbeddedSegmenter(net, 2.5, tile_divisor=0.5)
+
+
 def _write_tiny_model(folder, base=2):
     torch.manual_seed(0)
     model = UNet3D(L.N_CLASSES, base_channels=base, levels=2)

@@ -179,7 +179,7 @@ def test_cli_refuses_noise_unless_allowed(tmp_path):
     assert done.returncode == 0 and out.exists()
     sidecar = json.loads((tmp_path / "seg.json").read_text())
     assert sidecar["Quality"]["flags"] and sidecar["Model"]["flip_average"] is True
-    assert sidecar["Model"]["clean_up"] is True
+    assert sidecar["Model"]["clean_up"] is True and sidecar["Model"]["tile_divisor"] == 3
     assert L.N_CLASSES == 33
     args = ("--image", str(noise), "--backend", "embedded", "--out", str(out), "--allow-low-quality")
     assert _cli("segment", *args, "--no-flip-average", "--no-clean-up").returncode == 0

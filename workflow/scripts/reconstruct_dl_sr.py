@@ -20,9 +20,9 @@ maps = np.load(snakemake.input.maps)  # the coil maps SENSE, CS and dl use
 boost, _ = load_model(snakemake.input.model, device=recon["device"])
 sharp, _ = load_model(snakemake.input.sr_model, device=recon["device"])
 factor = int(sharp.config.get("factor", 2))
-for R in snakemake.params.accelerations:
-    try:
-        mask = low_resolution_mask(
+try:  # every mask first: data that cannot give one stop the job before any output is written
+    masks = {
+        R: low_resolution_mask(
             raw.sampling_mask.shape,
             float(R),
             factor,
@@ -30,9 +30,12 @@ for R in snakemake.params.accelerations:
             seed=derive_seed(snakemake.params.seed, "lowres-mask", wc.subject, wc.acq, float(R)),
             acquired=raw.sampling_mask,
         )
-    except ValueError as err:  # name the data file: the fix is in the config, for these data
-        source = f"{snakemake.input.raw} ({raw.acquisition}, R = {raw.acceleration:.2f})"
-        raise ValueError(f"{source}: {err}") from None
+        for R in snakemake.params.accelerations
+    }
+except ValueError as err:  # name the data file: the fix is in the config, for these data
+    source = f"{snakemake.input.raw} ({raw.acquisition}, R = {raw.acceleration:.2f})"
+    raise ValueError(f"{source}: {err}") from None
+for R, mask in masks.items():
     kspace = raw.undersample(mask)
     image = dl_sr_reconstruct(kspace, boost, sharp, recon["device"], recon["batch_planes"], coil_maps=maps)
     paths = {part: snakemake.output[f"{part}_R{R}"] for part in ("mag", "phase", "sidecar")}

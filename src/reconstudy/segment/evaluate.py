@@ -148,12 +148,12 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-flip-average", action="store_true", help="no averaging with the mirrored image")
     parser.add_argument("--no-clean-up", action="store_true", help="keep every piece of each structure")
-    parser.add_argument("--tile-step", type=float, default=None, help="tile stride, fraction of a tile")
+    parser.add_argument("--tile-divisor", type=int, default=None, help="tile stride = tile // this (2: half)")
     parser.add_argument("--out", required=True, help="prefix of the output TSVs")
     args = parser.parse_args(argv)
     configure_logging()
     torch.set_num_threads(args.threads)
-    options = {"tile_step": args.tile_step} if args.tile_step else {}
+    options = {} if args.tile_divisor is None else {"tile_divisor": args.tile_divisor}
     segmenter = EmbeddedSegmenter.load(
         args.model, flip_average=not args.no_flip_average, clean_up=not args.no_clean_up, **options
     )
