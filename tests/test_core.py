@@ -1,6 +1,7 @@
 """Canonical k-space, NIfTI I/O, atomic writes, FFT and progress."""
 
 import logging
+import re
 
 import nibabel as nib
 import numpy as np
@@ -123,3 +124,12 @@ def test_progress_reports_rate_and_eta(caplog):
         progress.advance(2, residual=0.5)
     assert "planes: 2/4 planes" in caplog.messages[0] and "ETA" in caplog.messages[0]
     assert "4/4" in caplog.messages[-1] and "residual=0.5" in caplog.messages[-1]
+    # With a wall-clock budget (--max-minutes) the ETA is the budget's end when that comes first.
+    budgeted = Progress(total=1_000_000, label="steps", unit="step", budget_s=60.0)
+    budgeted.done = 1
+    line = budgeted.line(budgeted.start + 10.0)  # 1 step in 10 s: the steps would take ~4 months
+    assert float(re.search(r"ETA ([0-9.]+) s", line)[1]) == pytest.approx(50.0) and "(time budget)" in line
+    quick = Progress(total=2, label="steps", unit="step", budget_s=3600.0)
+    quick.done = 1
+    line = quick.line(quick.start + 10.0)
+    assert float(re.search(r"ETA ([0-9.]+) s", line)[1]) == pytest.approx(10.0) and "budget" not in line

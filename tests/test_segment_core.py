@@ -137,35 +137,135 @@ def test_synthesis_on_a_device_matches_the_numpy_interface():
     np.testing.assert_allclose(image_t.numpy(), image, atol=1e-6)
 
 
+def _tiny_training(steps, **overrides):
+    """A two-level, two-channel U-Net on 16^3 patches of one label map: seconds per run."""
+    from reconstudy.segment.train import TrainConfig
+
+    options = dict(base_channels=2, levels=2, threads=1, checkpoint_every=2, warmup_steps=1)
+    options.update(overrides)
+    return TrainConfig(
+        label_maps=[str(ANATOMY)], steps=steps, synth=SynthConfig(patch=(16, 16, 16)), **options
+    )
+
+
 @needs_anatomy
 def test_training_resume_reproduces_uninterrupted_run(tmp_path):
-    from reconstudy.segment.train import TrainConfig, train
+    from reconstudy.segment.train import train
 
-    def config(steps):
-        return TrainConfig(
-            label_maps=[str(ANATOMY)],
-            steps=steps,
-            base_channels=2,
-            levels=2,
-            threads=1,
-            checkpoint_every=2,
-            warmup_steps=1,
-            synth=SynthConfig(patch=(16, 16, 16)),
-        )
-
-    straight, history = train(config(4), tmp_path / "a.pt", resume=False)
-    train(config(2), tmp_path / "b.pt", resume=False)
-    resumed, _ = train(config(4), tmp_path / "b.pt")
+    straight, history = train(_tiny_training(4), tmp_path / "a.pt", resume=False)
+    train(_tiny_training(2), tmp_path / "b.pt", resume=False)
+    resumed, _ = train(_tiny_training(4), tmp_path / "b.pt")
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
     # Synthesis on the training device (CPU here) is the same image stream as the CPU path.
-    on_device, on_history = train(config(4), tmp_path / "c.pt", resume=False, synth_on_device=True)
+    on_device, on_history = train(_tiny_training(4), tmp_path / "c.pt", resume=False, synth_on_device=True)
     for key, value in straight.state_dict().items():
         assert torch.allclose(value, on_device.state_dict()[key], atol=1e-6), key
     assert on_history["synthesis"] == "on cpu"
     assert history["completed_steps"] == 4 and len(history["loss"]) == 1
-    other = TrainConfig(
-        label_maps=[str(ANATOMY)], steps=4, base_channels=3, levels=2, synth=SynthConfig(patch=(16, 16, 16))
-    )
+    other = _tiny_training(4, base_channels=3)
     with pytest.raises(ValueError, match="another training config"):
         train(other, tmp_path / "b.pt")
+
+
+def _ball_in_white_matter():
+    """A hippocampus (17) ball beside an amygdala (18) ball, both in white matter (2), air around."""
+    z, y, x = np.mgrid[:30, :30, :40]
+    labels = np.zeros((30, 30, 40), np.int16)
+    labels[(z - 15) ** 2 + (y - 15) ** 2 + (x - 20) ** 2 <= 13**2] = 2
+    labels[(z - 15) ** 2 + (y - 15) ** 2 + (x - 14) ** 2 <= 5**2] = 17
+    labels[(z - 15) ** 2 + (y - 15) ** 2 + (x - 25) ** 2 <= 3**2] = 18
+    return labels
+
+
+def test_resize_structure_counts_and_neighbours():
+    """Shrinking and growing change exactly the asked share, from the surface, never another structure."""
+    from scipy import ndimage as ndi
+
+    from reconstudy.phantom.effects import resize_structure
+
+    parenchyma = np.zeros(600, bool)
+    parenchyma[[2, 17, 18]] = True
+    before = _ball_in_white_matter()
+    n = int((before == 17).sum())
+    shrunk = before.copy()
+    resize_structure(shrunk, 17, -0.3, parenchyma, (1.0, 1.0, 1.0), np.random.default_rng(0))
+    assert (shrunk == 17).sum() == n - round(0.3 * n)
+    lost = (before == 17) & (shrunk != 17)
+    assert set(np.unique(shrunk[lost])) == {2}  # the neighbour outside, never air or the amygdala
+    depth = ndi.distance_transform_edt(before == 17)
+    assert depth[lost].max() <= depth[shrunk == 17].min()  # outermost voxels go first
+    grown = before.copy()
+    resize_structure(grown, 17, 0.2, parenchyma, (1.0, 1.0, 1.0), np.random.default_rng(0))
+    assert (grown == 17).sum() == n + round(0.2 * n)
+    gained = (grown == 17) & (before != 17)
+    assert set(np.unique(before[gained])) == {2}
+    np.testing.assert_array_equal(grown == 18, before == 18)
+    unchanged = before.copy()
+    resize_structure(unchanged, 17, 0.0, parenchyma, (1.0, 1.0, 1.0), np.random.default_rng(0))
+    np.testing.assert_array_equal(unchanged, before)
+
+
+@needs_anatomy
+def test_structure_size_augmentation():
+    """Resizing changes only the six structures' sizes, within the range, on both synthesis paths."""
+    from reconstudy.phantom.effects import BASELINE
+    from reconstudy.segment.synth import resize_structures, training_pair
+
+    config = SynthConfig(patch=(32, 40, 32), resize_probability=1.0, resize_range=0.3)
+    labels = sample_labels(ANATOMY, config, np.random.default_rng(7))
+    original = labels.copy()
+    resized = resize_structures(labels, config, np.random.default_rng(8))
+    np.testing.assert_array_equal(labels, original)  # the input patch is not modified
+    assert resized.dtype == labels.dtype and not np.array_equal(resized, labels)
+    changed = 0
+    for label in BASELINE:
+        n, m = int((labels == label).sum()), int((resized == label).sum())
+        assert abs(m - n) <= round(0.3 * n) + 1, label
+        changed += m != n
+    assert changed >= 4
+    moved = resized != labels  # every changed voxel is gained or lost by one of the six
+    assert (np.isin(labels[moved], list(BASELINE)) | np.isin(resized[moved], list(BASELINE))).all()
+    image, classes = training_pair([ANATOMY], config, np.random.default_rng([4, 2]))
+    image_t, classes_t = training_pair([ANATOMY], config, np.random.default_rng([4, 2]), device="cpu")
+    np.testing.assert_array_equal(classes_t.numpy(), classes)
+    np.testing.assert_allclose(image_t.numpy(), image, atol=1e-6)
+
+
+@needs_anatomy
+def test_fine_tuning_starts_from_given_weights(tmp_path):
+    """--init-weights: the run starts from that state dict (checked with a zero learning rate);
+    other architectures are refused by name; checkpoints written before the option still resume."""
+    import json
+
+    from reconstudy.segment.train import build_model, sha256, train
+
+    def config(steps, **overrides):
+        return _tiny_training(steps, checkpoint_every=1, **overrides)
+
+    start = build_model(config(1))
+    with torch.no_grad():  # unlike the seeded initialisation train() would make
+        for parameter in start.parameters():
+            parameter.normal_()
+    torch.save(start.state_dict(), tmp_path / "segmenter.pt")
+    model, history = train(
+        config(2, init_weights=str(tmp_path), learning_rate=0.0), tmp_path / "a.pt", resume=False
+    )
+    for key, value in start.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+    assert history["init_sha256"] == sha256(tmp_path / "segmenter.pt")
+    with pytest.raises(ValueError, match="--base-channels"):
+        train(config(1, base_channels=3, init_weights=str(tmp_path)), tmp_path / "b.pt", resume=False)
+    with pytest.raises(FileNotFoundError, match="init-weights"):
+        train(config(1, init_weights=str(tmp_path / "none.pt")), tmp_path / "c.pt", resume=False)
+    # A checkpoint of an older version (no init_weights / resize fields) resumes with today's defaults.
+    train(config(1), tmp_path / "d.pt", resume=False)
+    state = torch.load(tmp_path / "d.pt", weights_only=True)
+    old = json.loads(state["config"])
+    old.pop("init_weights")
+    for key in ("resize_probability", "resize_range"):
+        old["synth"].pop(key)
+    state["config"] = json.dumps(old)
+    torch.save(state, tmp_path / "d.pt")
+    _, resumed = train(config(2), tmp_path / "d.pt")
+    assert resumed["completed_steps"] == 2

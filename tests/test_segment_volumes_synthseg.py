@@ -182,6 +182,8 @@ def test_cli_refuses_noise_unless_allowed(tmp_path):
     assert sidecar["Model"]["clean_up"] is True and sidecar["Model"]["tile_divisor"] == 3
     assert L.N_CLASSES == 33
     args = ("--image", str(noise), "--backend", "embedded", "--out", str(out), "--allow-low-quality")
-    assert _cli("segment", *args, "--no-flip-average", "--no-clean-up").returncode == 0
+    assert _cli("segment", *args, "--no-flip-average", "--no-clean-up", "--tile-divisor", "2").returncode == 0
     model = json.loads((tmp_path / "seg.json").read_text())["Model"]
-    assert model["flip_average"] is False and model["clean_up"] is False
+    assert model["flip_average"] is False and model["clean_up"] is False and model["tile_divisor"] == 2
+    refused = _cli("segment", *args, "--tile-divisor", "0")
+    assert refused.returncode != 0 and "tile_divisor" in refused.stderr

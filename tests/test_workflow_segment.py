@@ -1,5 +1,7 @@
 """Segmentation in the workflow: its library helpers (Dice rows, ICV fractions, group tests) and DAG."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,3 +187,80 @@ def test_no_segmentation_without_t1w(workdir):
     config = write_config(workdir, "acquisitions: [mGRE]\n")
     counts = job_counts(run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config).stdout)
     assert "segment" not in counts and counts["qsm"] == 6
+
+
+def test_train_seg_feeds_every_segment_job(workdir):
+    """segmentation.train: one train_seg job (three training maps); every segment job reads its manifest."""
+    config = write_config(workdir, "segmentation: {train: {enabled: true, max_minutes: 30}}\n")
+    stdout = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", config).stdout
+    counts = job_counts(stdout)
+    assert counts["train_seg"] == 1 and counts["segment"] == 6
+    job = stdout.split("rule train_seg:")[1].split("\n\n")[0]
+    inputs = job.split("input:")[1].split("\n")[0].split(", ")
+    assert sorted(Path(p).name for p in inputs) == [f"training_seg_0{i}.nii.gz" for i in (1, 2, 3)]
+    assert "results/models/segmenter/manifest.json" in job.split("output:")[1].split("\n")[0]
+    segments = stdout.split("rule segment:")[1:]
+    assert len(segments) == 6
+    assert all("results/models/segmenter/manifest.json" in block.split("\n\n")[0] for block in segments)
+    # without training the shipped model is used and nothing is trained
+    stdout = run_snakemake(workdir, "-n", "--cores", "1").stdout
+    assert "train_seg" not in job_counts(stdout) and "results/models/segmenter" not in stdout
+
+
+def test_lint_with_segmenter_training_is_clean(workdir):
+    config = write_config(workdir, "segmentation: {train: {enabled: true}}\n")
+    result = run_snakemake(workdir, "--lint", "--configfile", config, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "segmentation: {backend: synthseg, train: {enabled: true}}",
+            "segmentation.train.enabled trains the embedded segmenter, but segmentation.backend is",
+        ),
+        (
+            "segmentation: {model: my/segmenter, train: {enabled: true}}",
+            "segmentation.model (my/segmenter) and segmentation.train.enabled both say",
+        ),
+        (
+            "segmentation: {train: {enabled: true, resize_probability: 1.5}}",
+            "segmentation.train.resize_probability: 1.5 is greater than the maximum of 1",
+        ),
+    ],
+)
+def test_train_seg_config_errors_are_named(workdir, text, message):
+    result = run_snakemake(
+        workdir, "-n", "--cores", "1", "--configfile", write_config(workdir, text), check=False
+    )
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.slow
+def test_tiny_train_seg_run_writes_a_loadable_segmenter(workdir):
+    """Two steps of a tiny U-Net on one label map: manifest, progress in the log, loadable weights."""
+    import json
+
+    from reconstudy.segment.embedded import EmbeddedSegmenter
+
+    text = (
+        "segmentation:\n  train: {enabled: true, label_maps: [resources/anatomy/training_seg_01.nii.gz],\n"
+        "    steps: 2, batch_size: 1, base_channels: 2, levels: 2, patch: [16, 16, 16], warmup_steps: 1,\n"
+        "    threads: 1, validate: 1, resize_probability: 1.0}\n"
+    )
+    target = "results/models/segmenter/manifest.json"
+    run_snakemake(workdir, "--cores", "1", "--configfile", write_config(workdir, text), "--", target)
+    manifest = json.loads((workdir / target).read_text())
+    training = manifest["training"]
+    assert training["completed_steps"] == 2 and training["label_maps"] == ["training_seg_01.nii.gz"]
+    assert training["config"]["synth"]["resize_probability"] == 1.0
+    assert manifest["architecture"]["base_channels"] == 2 and "validation_synthetic_dice" in manifest
+    assert "segmentation.train" in manifest["retrain"]
+    segmenter = EmbeddedSegmenter.load(workdir / "results/models/segmenter")
+    assert segmenter.provenance["sha256"] == manifest["sha256"] and segmenter.patch == (16, 16, 16)
+    log = (workdir / "logs/train/segmenter.log").read_text()
+    assert "segmenter training: 2/2 steps" in log
+    assert list((workdir / "results/models/segmenter.work").glob("*/checkpoint.pt"))

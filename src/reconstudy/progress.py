@@ -20,8 +20,11 @@ class Progress:
         >>> for batch in batches: ...; progress.advance(len(batch))
     """
 
-    def __init__(self, total: int, label: str, unit: str = "it", every_s: float = 5.0):
+    def __init__(self, total: int, label: str, unit: str = "it", every_s: float = 5.0, budget_s=None):
+        """``budget_s``: a wall-clock budget that stops the work early (``--max-minutes``); the
+        ETA is then the sooner of the work's end and the budget's."""
         self.total, self.label, self.unit, self.every_s = int(total), label, unit, every_s
+        self.budget_s = None if budget_s is None else float(budget_s)
         self.done = 0
         self.start = self._last = time.perf_counter()
 
@@ -37,10 +40,13 @@ class Progress:
         elapsed = max(now - self.start, 1e-9)
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        bound = ""
+        if self.budget_s is not None and self.budget_s - elapsed < eta:
+            eta, bound = max(self.budget_s - elapsed, 0.0), " (time budget)"
         details = "".join(f" {k}={v:.4g}" if isinstance(v, float) else f" {k}={v}" for k, v in extra.items())
         return (
             f"{self.label}: {self.done}/{self.total} {self.unit}s, {rate:.3g} {self.unit}/s, "
-            f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s{details}"
+            f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s{bound}{details}"
         )
 
 

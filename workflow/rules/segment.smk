@@ -17,7 +17,7 @@ if SEGMENT_ENABLED:
             subject=lambda wc: wc.subject,
             images=SEGMENT_IMAGES,
             options=SEGMENTATION,
-            model=lambda wc: str(REPO / SEGMENTATION["model"]) if SEGMENTATION["model"] else None,
+            model=segmenter_model(),
         log:
             f"{LOGS}/segment/sub-{{subject}}.log",
         benchmark:
@@ -99,3 +99,30 @@ if SEGMENT_ENABLED:
             "../../envs/reconstudy.yaml"
         script:
             "../scripts/segment_figures.py"
+
+
+if SEG_TRAINED:
+
+    # The embedded segmenter trained on label maps (segmentation.train); segment uses it.
+    rule train_seg:
+        input:
+            label_maps=segmenter_label_maps(),
+        output:
+            weights=f"{TRAINED_SEGMENTER}/segmenter.pt",
+            manifest=f"{TRAINED_SEGMENTER}/manifest.json",
+        params:
+            train=SEG_TRAIN,
+            device=SEGMENTATION["device"],
+        log:
+            f"{LOGS}/train/segmenter.log",
+        benchmark:
+            f"{LOGS}/benchmarks/train/segmenter.tsv"
+        threads: SEG_TRAIN["threads"]
+        resources:
+            mem_mb=4000 + 1500 * SEG_TRAIN["workers"],
+            runtime=segmenter_runtime(),
+            gpu=1 if SEGMENTATION["device"] == "cuda" else 0,
+        conda:
+            "../../envs/reconstudy.yaml"
+        script:
+            "../scripts/train_seg.py"

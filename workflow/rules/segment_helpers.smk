@@ -1,6 +1,38 @@
 # Helpers of workflow/rules/segment.smk: the segmentation config block, its images, paths and inputs.
 SEGMENTATION = config["segmentation"]
 SEGMENT_ENABLED = SEGMENTATION["enabled"] and "T1w" in ACQUISITIONS
+SEG_TRAIN = SEGMENTATION["train"]
+SEG_TRAINED = SEGMENT_ENABLED and SEG_TRAIN["enabled"]
+TRAINED_SEGMENTER = f"{RESULTS}/models/segmenter"
+if SEG_TRAINED and SEGMENTATION["backend"] == "synthseg":
+    raise ConfigError(
+        "config: segmentation.train.enabled trains the embedded segmenter, but segmentation.backend is "
+        "'synthseg' (mri_synthseg, which would not use it); set backend: embedded or disable training"
+    )
+if SEG_TRAINED and SEGMENTATION["model"]:
+    raise ConfigError(
+        f"config: segmentation.model ({SEGMENTATION['model']}) and segmentation.train.enabled both say "
+        "which segmenter to use; drop model, or fine-tune from it with segmentation.train.init_weights"
+    )
+
+
+def segmenter_label_maps():
+    """Label maps the train_seg job learns from (default: the three shipped training maps)."""
+    maps = SEG_TRAIN["label_maps"] or [f"resources/anatomy/training_seg_0{i}.nii.gz" for i in (1, 2, 3)]
+    return [str(resolve_path(m)) for m in maps]
+
+
+def segmenter_model():
+    """Folder of the segmenter that segment jobs use: trained by train_seg, configured, or None (shipped)."""
+    if SEG_TRAINED:
+        return TRAINED_SEGMENTER
+    return str(REPO / SEGMENTATION["model"]) if SEGMENTATION["model"] else None
+
+
+def segmenter_runtime():
+    """Minutes for the SLURM request: the budget plus synthetic validation and saving."""
+    minutes = SEG_TRAIN["max_minutes"]
+    return 24 * 60 if minutes is None else int(minutes) + 15
 
 
 def segmentation_accelerations():
@@ -44,6 +76,8 @@ def segment_outputs():
 
 def get_segment_inputs(wildcards):
     paths = {f"image_R{R}_{rec}": recon_path(wildcards.subject, "T1w", R, rec) for R, rec in SEGMENT_IMAGES}
+    if SEG_TRAINED:
+        paths["segmenter"] = f"{TRAINED_SEGMENTER}/manifest.json"
     if is_simulated(wildcards.subject, "T1w"):
         paths["truth"] = truth_path(wildcards.subject, "dseg")
     return paths

@@ -16,7 +16,11 @@ options = p.options
 backend = choose_backend(options["backend"])
 segmenter = (
     EmbeddedSegmenter.load(
-        p.model, device=options["device"], flip_average=options["flip_average"], clean_up=options["clean_up"]
+        p.model,
+        device=options["device"],
+        flip_average=options["flip_average"],
+        clean_up=options["clean_up"],
+        tile_divisor=options["tile_divisor"],
     )
     if backend == "embedded"
     else None

@@ -57,6 +57,13 @@ def register(subparsers) -> None:
         help="embedded: keep every connected piece of each structure (no largest-component clean-up)",
     )
     parser.add_argument(
+        "--tile-divisor",
+        type=int,
+        default=3,
+        help="embedded: tiles overlap with a stride of the tile size over this (default 3; 2 halves the "
+        "time for ~0.01-0.02 lower Dice)",
+    )
+    parser.add_argument(
         "--allow-low-quality",
         action="store_true",
         help="write results that fail the quality checks (flagged)",
@@ -82,6 +89,7 @@ def run(args) -> int:
         allow_low_quality=args.allow_low_quality,
         flip_average=not args.no_flip_average,
         clean_up=not args.no_clean_up,
+        tile_divisor=args.tile_divisor,
     )
     quality = result.quality.get("score")
     print(

@@ -71,6 +71,25 @@ def register(subparsers) -> None:
         "CPU workers (on a GPU the generator is then no longer CPU-bound)",
     )
     parser.add_argument("--warmup-steps", type=int, default=50, help="linear learning-rate warm-up steps")
+    parser.add_argument(
+        "--init-weights",
+        default=None,
+        metavar="PT",
+        help="fine-tune: start from these weights (a segmenter.pt or its folder; same architecture)",
+    )
+    parser.add_argument(
+        "--resize-probability",
+        type=float,
+        default=0.0,
+        help="chance that each hippocampus, amygdala and lateral ventricle of a training image is "
+        "shrunk or grown (structure-size augmentation; default 0: off)",
+    )
+    parser.add_argument(
+        "--resize-range",
+        type=float,
+        default=0.3,
+        help="largest fraction of a structure's voxels added or removed (default 0.3)",
+    )
     parser.add_argument("--validate", type=int, default=6, help="synthetic validation images (default 6)")
     parser.add_argument("--log", default=None, help="also append the log to this file")
     parser.set_defaults(func=run)
@@ -84,7 +103,7 @@ def _own_arguments() -> list[str]:
 def run(args) -> int:
     from reconstudy.progress import configure_logging
     from reconstudy.segment.synth import SynthConfig
-    from reconstudy.segment.train import TrainConfig, export_weights, train, validation_dice
+    from reconstudy.segment.train import TrainConfig, train_and_export
 
     configure_logging(args.log)
     for path in args.label_maps:
@@ -92,7 +111,6 @@ def run(args) -> int:
             raise FileNotFoundError(f"{path}: label map not found (--label-maps)")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    out = Path(args.out)
     config = TrainConfig(
         label_maps=[str(p) for p in args.label_maps],
         steps=args.steps,
@@ -103,28 +121,22 @@ def run(args) -> int:
         seed=args.seed,
         threads=args.threads,
         warmup_steps=args.warmup_steps,
-        synth=SynthConfig(voxel_mm=args.voxel_mm, patch=tuple(args.patch)),
+        init_weights=args.init_weights,
+        synth=SynthConfig(
+            voxel_mm=args.voxel_mm,
+            patch=tuple(args.patch),
+            resize_probability=args.resize_probability,
+            resize_range=args.resize_range,
+        ),
     )
-    model, history = train(
+    train_and_export(
         config,
-        out / "checkpoint.pt",
+        Path(args.out),
         device=args.device,
         max_minutes=args.max_minutes,
         workers=args.workers,
         synth_on_device=args.synth_on_device,
+        validate=args.validate,
+        retrain="reconstudy train-seg " + " ".join(shlex.quote(a) for a in _own_arguments()),
     )
-    model = model.cpu()
-    extra = {
-        "completed_steps": history.get("completed_steps", config.steps),
-        "retrain": "reconstudy train-seg " + " ".join(shlex.quote(a) for a in _own_arguments()),
-    }
-    if args.validate:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
-        dice = validation_dice(model, config.label_maps, config.synth, args.validate, config.seed)
-        extra["validation_synthetic_dice"] = {str(k): round(v, 4) for k, v in dice.items()}
-        log.info("synthetic validation Dice (mean over structures): %.3f", sum(dice.values()) / len(dice))
-    manifest = export_weights(model, config, history, out / "segmenter.pt", out / "manifest.json", extra)
-    log.info("wrote %s (sha256 %s)", out / "segmenter.pt", manifest["sha256"][:12])
     return 0

@@ -95,6 +95,22 @@ def _shrink(labels, label, n_remove, voxel_zyx, rng):
     labels[tuple(c + s.start for c, s in zip(local, box))] = labels[box][source]
 
 
+def resize_structure(labels, label, change, parenchyma, voxel_zyx, rng):
+    """Grow (``change`` > 0) or shrink (< 0) structure ``label`` by ``|change|`` of its voxels (in place).
+
+    Shrinking hands the outermost voxels to their nearest neighbour outside the structure;
+    growing takes the nearest parenchyma (``parenchyma``: bool lookup by label value). Other
+    ``BASELINE`` structures are never taken or given voxels.
+    """
+    n_change = int(round(abs(change) * int((labels == label).sum())))
+    if n_change == 0:
+        return
+    if change < 0:
+        _shrink(labels, label, n_change, voxel_zyx, rng)
+    else:
+        _grow(labels, label, n_change, parenchyma, voxel_zyx, rng)
+
+
 def harmonise(labels, intracranial, parenchyma, voxel_zyx, rng, spread=0.08):
     """Resize hippocampi, amygdalae and lateral ventricles to normative fractions of intracranial volume.
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from reconstudy.io.atomic import atomic_path
 from reconstudy.io.nifti import load_image, save_image
-from reconstudy.segment.embedded import EmbeddedSegmenter, SegmentationResult, check_image
+from reconstudy.segment.embedded import TILE_DIVISOR, EmbeddedSegmenter, SegmentationResult, check_image
 from reconstudy.segment.synthseg import run_synthseg, synthseg_available
 from reconstudy.segment.volumes import volumes_row, volumes_table, write_volumes_csv
 
@@ -59,6 +59,7 @@ def segment_file(
     segmenter: EmbeddedSegmenter | None = None,
     flip_average: bool = True,
     clean_up: bool = True,
+    tile_divisor: int = TILE_DIVISOR,
 ) -> SegmentationResult:
     """Segment ``image_path`` and write ``out_path`` (+ ``.json`` sidecar) and ``volumes_path``.
 
@@ -75,6 +76,8 @@ def segment_file(
             augmentation, twice the time; ignored when ``segmenter`` is given).
         clean_up: embedded backend: one connected piece per structure (ignored when ``segmenter``
             is given).
+        tile_divisor: embedded backend: inference tiles overlap with a stride of the tile size
+            over this (default 3; ignored when ``segmenter`` is given).
     """
     image_path = Path(image_path)
     chosen = choose_backend(backend)
@@ -90,7 +93,7 @@ def segment_file(
         result = SegmentationResult(labels, affine, {"flags": []}, "synthseg", {"executable": "mri_synthseg"})
     else:
         segmenter = segmenter or EmbeddedSegmenter.load(
-            model, device=device, flip_average=flip_average, clean_up=clean_up
+            model, device=device, flip_average=flip_average, clean_up=clean_up, tile_divisor=tile_divisor
         )
         import torch
 

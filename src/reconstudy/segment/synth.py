@@ -6,7 +6,9 @@ Each sample is drawn from one whole-head label map and a ``numpy.random.Generato
    the brain, is pulled back into the 1 mm map through a random affine ``A`` (rotation,
    per-axis scaling, shift) and a smooth displacement ``u`` (separable linear upsampling
    of a coarse Gaussian grid): a voxel at ``r`` takes the label at ``c + A r + u(r)`` (nearest neighbour),
-   then a random left-right flip swaps homologous labels.
+   then a random left-right flip swaps homologous labels. Optionally (``resize_probability``)
+   hippocampi, amygdalae and lateral ventricles are then shrunk or grown by a random fraction
+   (up to ``resize_range``) of their voxels, so sizes the training maps lack are seen.
 2. **Contrast** — every label ``l`` gets intensity ``N(mu_l, sigma_l^2)``, with ``mu_l ~ U(0, 255)``
    and ``sigma_l ~ U(0, 25)`` (Gaussian mixture), optionally tied between homologues or within a
    tissue class (so shape, not contrast, must separate e.g. hippocampus and cortex), or derived
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from reconstudy.phantom import effects
 from reconstudy.resources import resource_path
 from reconstudy.segment.labels import HOMOLOGUES, to_classes
 
@@ -64,6 +67,8 @@ class SynthConfig:
     max_resolution_factor: float = 1.8
     noise_max: float = 0.06
     gamma_sd: float = 0.25
+    resize_probability: float = 0.0
+    resize_range: float = 0.3
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -354,11 +359,44 @@ def normalise(image: np.ndarray) -> np.ndarray:
     return np.clip((image - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=2)
+def _parenchyma_lookup(tissue_path: str) -> np.ndarray:
+    lookup = np.zeros(MAX_LABEL, bool)
+    for label, row in _tissue_table(tissue_path).items():
+        lookup[label] = row.get("compartment") == "parenchyma"
+    return lookup
+
+
+def resize_structures(labels: np.ndarray, config: SynthConfig, rng, tissue_path=None) -> np.ndarray:
+    """Shrink or grow hippocampi, amygdalae and lateral ventricles of a label patch (a copy).
+
+    Each of the six structures is resized with probability ``config.resize_probability`` by a
+    fraction ``U(-resize_range, resize_range)`` of its voxels
+    (:func:`reconstudy.phantom.effects.resize_structure`):
+    two training maps hold two sizes of each, and a network trained on them follows those shapes
+    more than the image (docs/segmentation.md, "Structure-size augmentation").
+    """
+    parenchyma = _parenchyma_lookup(str(tissue_path or _default_tissue_path()))
+    out = np.array(labels, copy=True)
+    voxel = (float(config.voxel_mm),) * 3
+    for label in effects.BASELINE:
+        if rng.random() < config.resize_probability:
+            change = rng.uniform(-config.resize_range, config.resize_range)
+            effects.resize_structure(out, label, change, parenchyma, voxel, rng)
+    return out
+
+
 def training_pair(paths, config: SynthConfig, rng, tissue_path=None, device=None):
     """One (image (z, y, x) float32, classes (z, y, x) int64) pair from a random map of ``paths``:
     numpy arrays, or tensors on ``device`` when one is given."""
     path = paths[int(rng.integers(len(paths)))]
     labels = sample_labels(path, config, rng, device=device)
+    if config.resize_probability > 0:  # no draws otherwise: older runs keep their random stream
+        if device is None:
+            labels = resize_structures(labels, config, rng, tissue_path)
+        else:
+            resized = resize_structures(labels.cpu().numpy(), config, rng, tissue_path)
+            labels = torch.from_numpy(resized).to(labels.device)
     image = synthesize_image(labels, config, rng, tissue_path)
     if device is None:
         return image, to_classes(labels)

@@ -49,6 +49,7 @@ class TrainConfig:
     seed: int = 20261126
     threads: int = 2
     checkpoint_every: int = 50
+    init_weights: str | None = None
     synth: SynthConfig = field(default_factory=SynthConfig)
 
     def to_dict(self) -> dict:
@@ -177,6 +178,13 @@ def train(
     for path in config.label_maps:
         if not Path(path).exists():
             raise FileNotFoundError(f"{path}: label map not found (resources/anatomy/training_seg_0N.nii.gz)")
+    synth = config.synth
+    if not 0 <= synth.resize_probability <= 1 or not 0 <= synth.resize_range < 0.9:
+        raise ValueError(
+            "structure-size augmentation: resize_probability (--resize-probability) must be in [0, 1] "
+            f"and resize_range (--resize-range) in [0, 0.9); got {synth.resize_probability} and "
+            f"{synth.resize_range}"
+        )
     torch.set_num_threads(max(1, int(config.threads)))
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
@@ -185,7 +193,9 @@ def train(
     start, history = 0, {"loss": [], "wall_s": 0.0}
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        saved, wanted = json.loads(state["config"]), json.loads(json.dumps(config.to_dict()))
+        # through from_dict, so fields added since the checkpoint was written take their defaults
+        saved = json.loads(json.dumps(TrainConfig.from_dict(json.loads(state["config"])).to_dict()))
+        wanted = json.loads(json.dumps(config.to_dict()))
         # The step count (longer runs), checkpoint interval and threads may change on resume.
         for key in ("steps", "checkpoint_every", "threads"):
             saved.pop(key, None), wanted.pop(key, None)
@@ -198,8 +208,12 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["step"]), json.loads(state["history"])
         log.info("resuming segmenter training at step %d from %s", start, checkpoint_path)
+    elif config.init_weights:
+        history["init_sha256"] = load_initial_weights(model, config.init_weights)
+        log.info("starting from the weights of %s", config.init_weights)
     log.info("training UNet3D (%d parameters) for %d steps", count_parameters(model), config.steps)
-    progress = Progress(config.steps - start, "segmenter training", unit="step")
+    budget_s = None if max_minutes is None else 60.0 * max_minutes
+    progress = Progress(config.steps - start, "segmenter training", unit="step", budget_s=budget_s)
     t0 = time.perf_counter()
     wall0 = history["wall_s"]
     running = None
@@ -242,6 +256,73 @@ def train(
     history["steps_per_s"] = (history["completed_steps"] / history["wall_s"]) if history["wall_s"] else None
     model.eval()
     return model, history
+
+
+def load_initial_weights(model: UNet3D, path) -> str:
+    """Load a state dict (``segmenter.pt``, or the folder holding it) into ``model``; its sha256.
+
+    Fine-tuning starts from it; the architecture (``--base-channels``, ``--levels``) must match.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "segmenter.pt"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: initial weights not found (--init-weights: a segmenter.pt or its folder)"
+        )
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:  # torch raises several types for corrupt or mismatched files
+        raise ValueError(
+            f"{path}: cannot start from these weights "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+            "pass the --base-channels and --levels they were trained with"
+        ) from err
+    return sha256(path)
+
+
+def train_and_export(
+    config: TrainConfig,
+    out_dir,
+    *,
+    checkpoint_path=None,
+    device: str = "cpu",
+    max_minutes=None,
+    workers: int = 0,
+    synth_on_device: bool = False,
+    validate: int = 6,
+    retrain: str | None = None,
+) -> dict:
+    """Train (resuming from ``checkpoint_path``, default ``out_dir/checkpoint.pt``), score
+    ``validate`` synthetic images and write ``out_dir/segmenter.pt`` + ``manifest.json``.
+
+    ``retrain`` is the command recorded in the manifest. Returns the manifest.
+    """
+    out_dir = Path(out_dir)
+    checkpoint_path = Path(checkpoint_path) if checkpoint_path else out_dir / "checkpoint.pt"
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    model, history = train(
+        config,
+        checkpoint_path,
+        device=device,
+        max_minutes=max_minutes,
+        workers=workers,
+        synth_on_device=synth_on_device,
+    )
+    model = model.cpu()
+    extra = {"completed_steps": history.get("completed_steps", config.steps)}
+    if retrain:
+        extra["retrain"] = retrain
+    if validate:
+        torch.set_num_threads(max(1, config.threads))
+        dice = validation_dice(model, config.label_maps, config.synth, validate, config.seed)
+        extra["validation_synthetic_dice"] = {str(k): round(v, 4) for k, v in dice.items()}
+        log.info("synthetic validation Dice (mean over structures): %.3f", sum(dice.values()) / len(dice))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights, manifest_path = out_dir / "segmenter.pt", out_dir / "manifest.json"
+    manifest = export_weights(model, config, history, weights, manifest_path, extra)
+    log.info("wrote %s (sha256 %s)", weights, manifest["sha256"][:12])
+    return manifest
 
 
 def validation_dice(model, label_maps, synth: SynthConfig, n: int, seed: int, *, deform: bool = True) -> dict:
@@ -290,6 +371,7 @@ def export_weights(model, config: TrainConfig, history: dict, weights_path, mani
             "completed_steps": history.get("completed_steps"),
             "stopped_on_time": history.get("stopped_on_time", False),
             "max_minutes": history.get("max_minutes"),
+            "init_sha256": history.get("init_sha256"),
             "machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}"
             + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
             "final_losses": history.get("loss", [])[-5:],

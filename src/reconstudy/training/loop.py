@@ -208,12 +208,15 @@ def train(
         state = _load_checkpoint(checkpoint, config, model, optimiser, scaler)
         log.info("resuming DL training from %s after epoch %d", checkpoint, state["epoch"])
 
-    progress = Progress(
-        (config.epochs - state["epoch"]) * config.steps_per_epoch, label="DL training", unit="batch"
-    )
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     budget_s = None if max_minutes is None else 60.0 * float(max_minutes)
     clock0, seconds0 = time.perf_counter(), float(state["train_seconds"])
+    progress = Progress(
+        (config.epochs - state["epoch"]) * config.steps_per_epoch,
+        label="DL training",
+        unit="batch",
+        budget_s=None if budget_s is None else max(budget_s - seconds0, 0.0),
+    )
+    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     stopped_on_time = False
 
     def elapsed() -> float:
