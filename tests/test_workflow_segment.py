@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from conftest import run_snakemake
+from conftest import REPO, run_snakemake
 from reconstudy.segment import labels as L
 from reconstudy.segment.study import (
     dice_rows,
@@ -202,9 +202,11 @@ def test_train_seg_feeds_every_segment_job(workdir):
     segments = stdout.split("rule segment:")[1:]
     assert len(segments) == 6
     assert all("results/models/segmenter/manifest.json" in block.split("\n\n")[0] for block in segments)
-    # without training the shipped model is used and nothing is trained
+    # without training the shipped model is used (its manifest an input: new weights re-segment)
     stdout = run_snakemake(workdir, "-n", "--cores", "1").stdout
     assert "train_seg" not in job_counts(stdout) and "results/models/segmenter" not in stdout
+    shipped = str(REPO / "resources/models/segmenter/manifest.json")
+    assert all(shipped in block.split("\n\n")[0] for block in stdout.split("rule segment:")[1:])
 
 
 def test_lint_with_segmenter_training_is_clean(workdir):

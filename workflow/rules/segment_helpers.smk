@@ -76,8 +76,9 @@ def segment_outputs():
 
 def get_segment_inputs(wildcards):
     paths = {f"image_R{R}_{rec}": recon_path(wildcards.subject, "T1w", R, rec) for R, rec in SEGMENT_IMAGES}
-    if SEG_TRAINED:
-        paths["segmenter"] = f"{TRAINED_SEGMENTER}/manifest.json"
+    if SEGMENTATION["backend"] != "synthseg":  # new weights (trained or shipped) re-segment
+        model = segmenter_model() or str(REPO / "resources/models/segmenter")
+        paths["segmenter"] = f"{model}/manifest.json"
     if is_simulated(wildcards.subject, "T1w"):
         paths["truth"] = truth_path(wildcards.subject, "dseg")
     return paths
