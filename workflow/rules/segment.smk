@@ -112,6 +112,7 @@ if SEG_TRAINED:
             manifest=f"{TRAINED_SEGMENTER}/manifest.json",
         params:
             train=SEG_TRAIN,
+            init_weights=segmenter_init_weights(),
             device=SEGMENTATION["device"],
         log:
             f"{LOGS}/train/segmenter.log",

@@ -22,6 +22,12 @@ def segmenter_label_maps():
     return [str(resolve_path(m)) for m in maps]
 
 
+def segmenter_init_weights():
+    """Weights train_seg fine-tunes from (working directory first, then the repository), or None."""
+    start = SEG_TRAIN["init_weights"]
+    return str(resolve_path(start)) if start else None
+
+
 def segmenter_model():
     """Folder of the segmenter that segment jobs use: trained by train_seg, configured, or None (shipped)."""
     if SEG_TRAINED:
