@@ -258,6 +258,11 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
         train(config(1, base_channels=3, init_weights=str(tmp_path)), tmp_path / "b.pt", resume=False)
     with pytest.raises(FileNotFoundError, match="init-weights"):
         train(config(1, init_weights=str(tmp_path / "none.pt")), tmp_path / "c.pt", resume=False)
+    from reconstudy.segment.train import train_and_export
+
+    with pytest.raises(FileNotFoundError, match="init-weights"):  # and nothing is left behind
+        train_and_export(config(1, init_weights=str(tmp_path / "none.pt")), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
     # A checkpoint of an older version (no init_weights / resize fields) resumes with today's defaults.
     train(config(1), tmp_path / "d.pt", resume=False)
     state = torch.load(tmp_path / "d.pt", weights_only=True)
@@ -269,3 +274,13 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     torch.save(state, tmp_path / "d.pt")
     _, resumed = train(config(2), tmp_path / "d.pt")
     assert resumed["completed_steps"] == 2
+
+
+def test_run_key_and_augmentation_settings_are_checked():
+    """A longer run keeps its checkpoint folder, another run gets its own; bad settings are named."""
+    assert _tiny_training(4).run_key() == _tiny_training(40, threads=3, checkpoint_every=7).run_key()
+    assert _tiny_training(4).run_key() != _tiny_training(4, learning_rate=1e-4).run_key()
+    with pytest.raises(ValueError, match="resize_probability .* got 1.5"):
+        SynthConfig(resize_probability=1.5)
+    with pytest.raises(ValueError, match="resize_range"):
+        SynthConfig(resize_range=0.95)

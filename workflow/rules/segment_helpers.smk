@@ -1,4 +1,6 @@
 # Helpers of workflow/rules/segment.smk: the segmentation config block, its images, paths and inputs.
+from reconstudy.resources import resource_path
+
 SEGMENTATION = config["segmentation"]
 SEGMENT_ENABLED = SEGMENTATION["enabled"] and "T1w" in ACQUISITIONS
 SEG_TRAIN = SEGMENTATION["train"]
@@ -32,7 +34,7 @@ def segmenter_model():
     """Folder of the segmenter that segment jobs use: trained by train_seg, configured, or None (shipped)."""
     if SEG_TRAINED:
         return TRAINED_SEGMENTER
-    return str(REPO / SEGMENTATION["model"]) if SEGMENTATION["model"] else None
+    return str(resolve_path(SEGMENTATION["model"])) if SEGMENTATION["model"] else None
 
 
 def segmenter_runtime():
@@ -83,7 +85,7 @@ def segment_outputs():
 def get_segment_inputs(wildcards):
     paths = {f"image_R{R}_{rec}": recon_path(wildcards.subject, "T1w", R, rec) for R, rec in SEGMENT_IMAGES}
     if SEGMENTATION["backend"] != "synthseg":  # new weights (trained or shipped) re-segment
-        model = segmenter_model() or str(REPO / "resources/models/segmenter")
+        model = segmenter_model() or resource_path("models", "segmenter")  # as EmbeddedSegmenter.load
         paths["segmenter"] = f"{model}/manifest.json"
     if is_simulated(wildcards.subject, "T1w"):
         paths["truth"] = truth_path(wildcards.subject, "dseg")

@@ -1,6 +1,5 @@
 """Adapter: train the embedded segmenter on label maps (rule train_seg, segmentation.train)."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -27,11 +26,10 @@ config = TrainConfig(
         resize_range=options["resize_range"],
     ),
 )
-# The checkpoint folder is keyed by the training config: an interrupted job resumes its own run,
-# a changed config starts afresh instead of refusing the old checkpoint.
+# The checkpoint folder is keyed by the run: an interrupted (or lengthened) job resumes its own
+# run, a changed config starts afresh instead of refusing the old checkpoint.
 out = Path(snakemake.output.manifest).parent
-key = json.dumps({k: v for k, v in config.to_dict().items() if k != "threads"}, sort_keys=True)
-checkpoint = out.with_suffix(".work") / hashlib.sha256(key.encode()).hexdigest()[:12] / "checkpoint.pt"
+checkpoint = out.with_suffix(".work") / config.run_key() / "checkpoint.pt"
 train_and_export(
     config,
     out,

@@ -70,6 +70,14 @@ class SynthConfig:
     resize_probability: float = 0.0
     resize_range: float = 0.3
 
+    def __post_init__(self):
+        if not 0 <= self.resize_probability <= 1 or not 0 <= self.resize_range < 0.9:
+            raise ValueError(
+                "structure-size augmentation: resize_probability (--resize-probability) must be in "
+                f"[0, 1] and resize_range (--resize-range) in [0, 0.9); got {self.resize_probability} "
+                f"and {self.resize_range}"
+            )
+
     def to_dict(self) -> dict:
         return asdict(self)
 

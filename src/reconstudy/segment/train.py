@@ -35,6 +35,11 @@ from reconstudy.segment.unet3d import UNet3D, count_parameters
 log = logging.getLogger("reconstudy")
 
 
+# Fields a run may change and still resume its checkpoint: a longer run, another checkpoint
+# interval, other threads. Every other field names a different run.
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "threads")
+
+
 @dataclass
 class TrainConfig:
     """What a training run needs; stored in checkpoints and in the shipped manifest."""
@@ -56,6 +61,12 @@ class TrainConfig:
         out = asdict(self)
         out["synth"] = self.synth.to_dict()
         return out
+
+    def run_key(self) -> str:
+        """Short hash of the fields that define the run (not :data:`RESUMABLE_CHANGES`): a
+        checkpoint folder named by it is resumed by the same run, never by another."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_CHANGES}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -178,13 +189,6 @@ def train(
     for path in config.label_maps:
         if not Path(path).exists():
             raise FileNotFoundError(f"{path}: label map not found (resources/anatomy/training_seg_0N.nii.gz)")
-    synth = config.synth
-    if not 0 <= synth.resize_probability <= 1 or not 0 <= synth.resize_range < 0.9:
-        raise ValueError(
-            "structure-size augmentation: resize_probability (--resize-probability) must be in [0, 1] "
-            f"and resize_range (--resize-range) in [0, 0.9); got {synth.resize_probability} and "
-            f"{synth.resize_range}"
-        )
     torch.set_num_threads(max(1, int(config.threads)))
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
@@ -196,8 +200,7 @@ def train(
         # through from_dict, so fields added since the checkpoint was written take their defaults
         saved = json.loads(json.dumps(TrainConfig.from_dict(json.loads(state["config"])).to_dict()))
         wanted = json.loads(json.dumps(config.to_dict()))
-        # The step count (longer runs), checkpoint interval and threads may change on resume.
-        for key in ("steps", "checkpoint_every", "threads"):
+        for key in RESUMABLE_CHANGES:
             saved.pop(key, None), wanted.pop(key, None)
         if saved != wanted:
             raise ValueError(
@@ -300,7 +303,6 @@ def train_and_export(
     """
     out_dir = Path(out_dir)
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else out_dir / "checkpoint.pt"
-    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     model, history = train(
         config,
         checkpoint_path,
@@ -318,7 +320,6 @@ def train_and_export(
         dice = validation_dice(model, config.label_maps, config.synth, validate, config.seed)
         extra["validation_synthetic_dice"] = {str(k): round(v, 4) for k, v in dice.items()}
         log.info("synthetic validation Dice (mean over structures): %.3f", sum(dice.values()) / len(dice))
-    out_dir.mkdir(parents=True, exist_ok=True)
     weights, manifest_path = out_dir / "segmenter.pt", out_dir / "manifest.json"
     manifest = export_weights(model, config, history, weights, manifest_path, extra)
     log.info("wrote %s (sha256 %s)", weights, manifest["sha256"][:12])
