@@ -268,7 +268,7 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     state = torch.load(tmp_path / "d.pt", weights_only=True)
     old = json.loads(state["config"])
     old.pop("init_weights")
-    for key in ("resize_probability", "resize_range"):
+    for key in ("resize_probability", "resize_range", "harmonise_probability"):
         old["synth"].pop(key)
     state["config"] = json.dumps(old)
     torch.save(state, tmp_path / "d.pt")
@@ -284,3 +284,39 @@ def test_run_key_and_augmentation_settings_are_checked():
         SynthConfig(resize_probability=1.5)
     with pytest.raises(ValueError, match="resize_range"):
         SynthConfig(resize_range=0.95)
+    with pytest.raises(ValueError, match=r"harmonise_probability \(--harmonise-probability\) .* got -0.1"):
+        SynthConfig(harmonise_probability=-0.1)
+
+
+@needs_anatomy
+@pytest.mark.parametrize("flipped", [False, True])
+def test_harmonisation_sets_the_phantoms_normative_sizes(flipped):
+    """Each of the six structures is scaled to BASELINE x ICV of its map (x U(0.92, 1.08)), as
+    reconstudy.phantom.effects.harmonise sets every subject's; a flipped patch takes its homologue's."""
+    import nibabel as nib
+    import pandas as pd
+
+    from reconstudy.phantom.effects import BASELINE
+    from reconstudy.segment.labels import HOMOLOGUES
+    from reconstudy.segment.synth import resize_structures, training_pair
+
+    raw = np.asarray(nib.load(ANATOMY).dataobj).astype(int)
+    tissue = pd.read_csv(ROOT / "resources" / "tissue_properties.tsv", sep="\t")
+    intracranial = np.isin(raw, tissue.label[tissue.compartment.isin(["parenchyma", "csf"])])
+    config = SynthConfig(patch=(56, 64, 56), harmonise_probability=1.0)
+    labels = sample_labels(ANATOMY, config, np.random.default_rng(3), deform=False)
+    resized = resize_structures(labels, config, np.random.default_rng(4), path=ANATOMY, flipped=flipped)
+    swap = {**HOMOLOGUES, **{r: left for left, r in HOMOLOGUES.items()}} if flipped else {}
+    for label in BASELINE:
+        source = swap.get(label, label)
+        wanted = BASELINE[source] * intracranial.sum() / (raw == source).sum()  # normative / own size
+        ratio = (resized == label).sum() / (labels == label).sum()
+        assert 0.92 * wanted - 0.05 <= ratio <= 1.08 * wanted + 0.05, (label, ratio, wanted)
+    with pytest.raises(ValueError, match="needs the label map's path"):
+        resize_structures(labels, config, np.random.default_rng(4))
+    # off: the generator draws exactly as before the option existed
+    plain = training_pair([ANATOMY], SynthConfig(patch=(32, 40, 32)), np.random.default_rng(5))
+    again = training_pair(
+        [ANATOMY], SynthConfig(patch=(32, 40, 32), harmonise_probability=0.0), np.random.default_rng(5)
+    )
+    np.testing.assert_array_equal(plain[1], again[1])

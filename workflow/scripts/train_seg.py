@@ -24,6 +24,7 @@ config = TrainConfig(
         patch=tuple(options["patch"]),
         resize_probability=options["resize_probability"],
         resize_range=options["resize_range"],
+        harmonise_probability=options["harmonise_probability"],
     ),
 )
 # The checkpoint folder is keyed by the run: an interrupted (or lengthened) job resumes its own

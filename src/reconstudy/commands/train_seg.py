@@ -90,6 +90,14 @@ def register(subparsers) -> None:
         default=0.3,
         help="largest fraction of a structure's voxels added or removed (default 0.3)",
     )
+    parser.add_argument(
+        "--harmonise-probability",
+        type=float,
+        default=0.0,
+        help="chance that a training image's hippocampi, amygdalae and lateral ventricles are first "
+        "set to their normative share of intracranial volume, as the phantom sets every subject's "
+        "(default 0: the label maps' own sizes)",
+    )
     parser.add_argument("--validate", type=int, default=6, help="synthetic validation images (default 6)")
     parser.add_argument("--log", default=None, help="also append the log to this file")
     parser.set_defaults(func=run)
@@ -127,6 +135,7 @@ def run(args) -> int:
             patch=tuple(args.patch),
             resize_probability=args.resize_probability,
             resize_range=args.resize_range,
+            harmonise_probability=args.harmonise_probability,
         ),
     )
     train_and_export(

@@ -8,7 +8,9 @@ Each sample is drawn from one whole-head label map and a ``numpy.random.Generato
    of a coarse Gaussian grid): a voxel at ``r`` takes the label at ``c + A r + u(r)`` (nearest neighbour),
    then a random left-right flip swaps homologous labels. Optionally (``resize_probability``)
    hippocampi, amygdalae and lateral ventricles are then shrunk or grown by a random fraction
-   (up to ``resize_range``) of their voxels, so sizes the training maps lack are seen.
+   (up to ``resize_range``) of their voxels, so sizes the training maps lack are seen; and
+   (``harmonise_probability``) first brought to their normative share of the intracranial
+   volume, as the phantom does to every subject (:func:`reconstudy.phantom.effects.harmonise`).
 2. **Contrast** — every label ``l`` gets intensity ``N(mu_l, sigma_l^2)``, with ``mu_l ~ U(0, 255)``
    and ``sigma_l ~ U(0, 25)`` (Gaussian mixture), optionally tied between homologues or within a
    tissue class (so shape, not contrast, must separate e.g. hippocampus and cortex), or derived
@@ -39,6 +41,7 @@ from reconstudy.resources import resource_path
 from reconstudy.segment.labels import HOMOLOGUES, to_classes
 
 MAX_LABEL = 600
+HARMONISE_SPREAD = 0.08  # the phantom's normative spread (reconstudy.phantom.effects.harmonise)
 _BRAIN = (2, 3, 7, 8, 41, 42, 46, 47)
 # Tissue classes whose labels may share one intensity (the phantom's T1w barely separates them).
 TIE_GROUPS = (
@@ -69,6 +72,7 @@ class SynthConfig:
     gamma_sd: float = 0.25
     resize_probability: float = 0.0
     resize_range: float = 0.3
+    harmonise_probability: float = 0.0
 
     def __post_init__(self):
         if not 0 <= self.resize_probability <= 1 or not 0 <= self.resize_range < 0.9:
@@ -77,6 +81,16 @@ class SynthConfig:
                 f"[0, 1] and resize_range (--resize-range) in [0, 0.9); got {self.resize_probability} "
                 f"and {self.resize_range}"
             )
+        if not 0 <= self.harmonise_probability <= 1:
+            raise ValueError(
+                "harmonise_probability (--harmonise-probability) must be in [0, 1]; got "
+                f"{self.harmonise_probability}"
+            )
+
+    @property
+    def resizes(self) -> bool:
+        """Whether any structure is resized (no random draws for it otherwise)."""
+        return self.resize_probability > 0 or self.harmonise_probability > 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,11 +175,14 @@ def _device_of(device):
     return torch.device("cpu" if device is None else device)
 
 
-def sample_labels(path, config: SynthConfig, rng, *, deform: bool = True, device=None):
+def sample_labels(
+    path, config: SynthConfig, rng, *, deform: bool = True, device=None, return_flipped: bool = False
+):
     """A randomly transformed label patch ``(z, y, x)`` (FreeSurfer values) from the map at ``path``.
 
     The random draws come from ``rng``; the voxel work runs in torch on ``device``. With
     ``device=None`` the patch is an int16 numpy array, otherwise an int64 tensor on ``device``.
+    ``return_flipped``: return ``(patch, whether its sides were swapped)``.
     """
     labels, affine, centre = load_label_map(str(path))
     dev = _device_of(device)
@@ -197,11 +214,12 @@ def sample_labels(path, config: SynthConfig, rng, *, deform: bool = True, device
         inside, source[flat.clamp(0, source.numel() - 1)], torch.zeros((), dtype=torch.long, device=dev)
     )
     out = out.reshape(shape)
-    if deform and rng.random() < config.flip_probability:
+    flipped = bool(deform and rng.random() < config.flip_probability)
+    if flipped:
         out = _swap_sides(out.flip(-1))
     if device is None:
-        return np.ascontiguousarray(out.numpy().astype(np.int16))
-    return out
+        out = np.ascontiguousarray(out.numpy().astype(np.int16))
+    return (out, flipped) if return_flipped else out
 
 
 def _swap_sides(labels: torch.Tensor) -> torch.Tensor:
@@ -375,21 +393,58 @@ def _parenchyma_lookup(tissue_path: str) -> np.ndarray:
     return lookup
 
 
-def resize_structures(labels: np.ndarray, config: SynthConfig, rng, tissue_path=None) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def normative_changes(path: str, tissue_path: str) -> dict[int, float]:
+    """Per structure of ``effects.BASELINE``: the fractional size change that brings the map's
+    structure to its normative share of the map's intracranial volume (absent ones left out)."""
+    labels, _, _ = load_label_map(path)
+    table = _tissue_table(tissue_path)
+    intracranial = np.zeros(MAX_LABEL, bool)
+    for label, row in table.items():
+        intracranial[label] = row.get("compartment") in ("parenchyma", "csf")
+    icv = int(intracranial[labels].sum())
+    counts = np.bincount(labels.ravel(), minlength=MAX_LABEL)
+    return {
+        label: fraction * icv / counts[label] - 1
+        for label, fraction in effects.BASELINE.items()
+        if counts[label]
+    }
+
+
+def resize_structures(
+    labels: np.ndarray, config: SynthConfig, rng, tissue_path=None, *, path=None, flipped=False
+) -> np.ndarray:
     """Shrink or grow hippocampi, amygdalae and lateral ventricles of a label patch (a copy).
 
-    Each of the six structures is resized with probability ``config.resize_probability`` by a
-    fraction ``U(-resize_range, resize_range)`` of its voxels
-    (:func:`reconstudy.phantom.effects.resize_structure`):
-    two training maps hold two sizes of each, and a network trained on them follows those shapes
-    more than the image (docs/segmentation.md, "Structure-size augmentation").
+    With probability ``config.harmonise_probability`` (needs ``path``, the map the patch came
+    from; ``flipped``: its sides were swapped) all six structures are first set to their
+    normative share of intracranial volume, x U(1 - 0.08, 1 + 0.08) as the phantom draws it:
+    the training maps hold them at 0.3-2.1 times that, while every phantom subject is
+    harmonised. Then each is resized with probability ``config.resize_probability`` by a further
+    factor U(1 - resize_range, 1 + resize_range)
+    (:func:`reconstudy.phantom.effects.resize_structure`): two training maps hold two sizes of
+    each, and a network trained on them follows those shapes more than the image
+    (docs/segmentation.md, "Structure-size augmentation").
     """
-    parenchyma = _parenchyma_lookup(str(tissue_path or _default_tissue_path()))
+    tissue = str(tissue_path or _default_tissue_path())
+    parenchyma = _parenchyma_lookup(tissue)
     out = np.array(labels, copy=True)
     voxel = (float(config.voxel_mm),) * 3
+    normative = {}
+    if config.harmonise_probability > 0 and rng.random() < config.harmonise_probability:
+        if path is None:
+            raise ValueError("resize_structures: harmonise_probability > 0 needs the label map's path")
+        normative = normative_changes(str(path), tissue)
+    swap = {**HOMOLOGUES, **{right: left for left, right in HOMOLOGUES.items()}} if flipped else {}
     for label in effects.BASELINE:
+        change = 0.0
+        source = swap.get(label, label)
+        if source in normative:
+            change = (1 + normative[source]) * (1 + rng.uniform(-HARMONISE_SPREAD, HARMONISE_SPREAD)) - 1
         if rng.random() < config.resize_probability:
-            change = rng.uniform(-config.resize_range, config.resize_range)
+            extra = rng.uniform(-config.resize_range, config.resize_range)
+            change = extra if source not in normative else (1 + change) * (1 + extra) - 1
+        if change:
             effects.resize_structure(out, label, change, parenchyma, voxel, rng)
     return out
 
@@ -398,13 +453,17 @@ def training_pair(paths, config: SynthConfig, rng, tissue_path=None, device=None
     """One (image (z, y, x) float32, classes (z, y, x) int64) pair from a random map of ``paths``:
     numpy arrays, or tensors on ``device`` when one is given."""
     path = paths[int(rng.integers(len(paths)))]
-    labels = sample_labels(path, config, rng, device=device)
-    if config.resize_probability > 0:  # no draws otherwise: older runs keep their random stream
-        if device is None:
-            labels = resize_structures(labels, config, rng, tissue_path)
-        else:
-            resized = resize_structures(labels.cpu().numpy(), config, rng, tissue_path)
-            labels = torch.from_numpy(resized).to(labels.device)
+    labels, flipped = sample_labels(path, config, rng, device=device, return_flipped=True)
+    if config.resizes:  # no draws otherwise: older runs keep their random stream
+        resized = resize_structures(
+            labels if device is None else labels.cpu().numpy(),
+            config,
+            rng,
+            tissue_path,
+            path=path,
+            flipped=flipped,
+        )
+        labels = resized if device is None else torch.from_numpy(resized).to(labels.device)
     image = synthesize_image(labels, config, rng, tissue_path)
     if device is None:
         return image, to_classes(labels)
