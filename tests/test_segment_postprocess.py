@@ -1,6 +1,7 @@
 """Connected-component clean-up of segmenter posteriors (reconstudy.segment.postprocess)."""
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from reconstudy.segment import labels as L
 from reconstudy.segment.postprocess import keep_largest_components
@@ -50,3 +51,25 @@ def test_a_single_piece_per_structure_is_left_alone():
     labels[7:10, 3:9, 3:6] = 54
     prob = posteriors_for(labels, np.zeros_like(labels))
     np.testing.assert_array_equal(L.to_labels(keep_largest_components(prob).argmax(0)), labels)
+
+
+def test_a_speck_handed_to_a_structure_that_has_its_own_piece_moves_on():
+    """The runner-up of a removed speck would become two pieces: the speck goes to its third choice."""
+    labels = np.zeros((20, 24, 22), np.int16)
+    labels[2:18, 2:20, 2:20] = 2  # white matter
+    labels[4:9, 4:9, 4:9] = 12  # putamen
+    labels[4:8, 14:18, 4:8] = 13  # pallidum, its own piece
+    labels[14:16, 14:16, 14:16] = 12  # a putamen speck far from both
+    runner_up = np.where(labels == 12, 13, 2).astype(np.int16)
+    runner_up[4:9, 4:9, 4:9] = 2
+    prob = posteriors_for(labels, runner_up)
+    speck = (slice(14, 16),) * 3
+    prob[CLASS[2]][speck] += 0.1  # third choice: white matter
+    prob /= prob.sum(0, keepdims=True)
+
+    result = L.to_labels(keep_largest_components(prob).argmax(0))
+
+    assert (result[speck] == 2).all()
+    for label in (12, 13):
+        assert ndi.label(result == label, structure=np.ones((3, 3, 3)))[1] == 1
+    assert ((result != labels).sum()) == 8

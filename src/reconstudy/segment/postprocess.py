@@ -22,6 +22,7 @@ from reconstudy.segment import labels as L
 SCATTERED = (5, 24, 44)
 
 _CONNECTIVITY = ndi.generate_binary_structure(3, 3)  # 26-neighbours: thin structures stay whole
+_MAX_PASSES = 10
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -30,7 +31,9 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
         return mask
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
-    return components == int(sizes.argmax())
+    # Pieces tied for largest are all kept: picking the first in scan order would break the
+    # segmentation's left-right mirror symmetry.
+    return np.isin(components, np.flatnonzero(sizes == sizes.max()))
 
 
 def _cleaned_classes() -> list[int]:
@@ -51,10 +54,20 @@ def keep_largest_components(posteriors: np.ndarray) -> np.ndarray:
     prob[1:, outside] = 0.0
     prob[0, outside] = 1.0
     classes[outside] = 0
-    for c in _cleaned_classes():
-        won = classes == c
-        if won.any():
-            prob[c][won & ~_largest_component(won)] = 0.0
+    # A voxel taken from one structure goes to its runner-up, which can leave that one in two
+    # pieces: repeat until every structure is one piece (each pass zeroes posteriors; 2-3 suffice).
+    for _ in range(_MAX_PASSES):
+        stray_found = False
+        for c in _cleaned_classes():
+            won = classes == c
+            if won.any():
+                stray = won & ~_largest_component(won)
+                if stray.any():
+                    prob[c][stray] = 0.0
+                    stray_found = True
+        if not stray_found:
+            break
+        classes = prob.argmax(0)
     total = prob.sum(0, keepdims=True)
     empty = total[0] <= 0
     prob[0][empty] = 1.0  # every posterior of the voxel was removed: background
