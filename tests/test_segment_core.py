@@ -314,9 +314,11 @@ def test_harmonisation_sets_the_phantoms_normative_sizes(flipped):
         assert 0.92 * wanted - 0.05 <= ratio <= 1.08 * wanted + 0.05, (label, ratio, wanted)
     with pytest.raises(ValueError, match="needs the label map's path"):
         resize_structures(labels, config, np.random.default_rng(4))
-    # off: the generator draws exactly as before the option existed
-    plain = training_pair([ANATOMY], SynthConfig(patch=(32, 40, 32)), np.random.default_rng(5))
-    again = training_pair(
-        [ANATOMY], SynthConfig(patch=(32, 40, 32), harmonise_probability=0.0), np.random.default_rng(5)
-    )
-    np.testing.assert_array_equal(plain[1], again[1])
+    # off: no resizing draws at all, so a pair is exactly map choice + sample_labels + synthesis
+    off = SynthConfig(patch=(32, 40, 32), harmonise_probability=0.0)
+    image, classes = training_pair([ANATOMY], off, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    rng.integers(1)  # training_pair's choice of map
+    plain = sample_labels(ANATOMY, off, rng)
+    np.testing.assert_array_equal(classes, L.to_classes(plain))
+    np.testing.assert_array_equal(image, synthesize_image(plain, off, rng))

@@ -222,11 +222,18 @@ def sample_labels(
     return (out, flipped) if return_flipped else out
 
 
-def _swap_sides(labels: torch.Tensor) -> torch.Tensor:
+@functools.lru_cache(maxsize=1)
+def _side_swap() -> np.ndarray:
+    """Lookup: each label value -> its homologue on the other side (itself if it has none)."""
     lut = np.arange(MAX_LABEL, dtype=np.int64)
     for left, right in HOMOLOGUES.items():
         lut[left], lut[right] = right, left
-    return torch.as_tensor(lut, device=labels.device)[labels]
+    lut.setflags(write=False)
+    return lut
+
+
+def _swap_sides(labels: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(_side_swap(), device=labels.device)[labels]
 
 
 @functools.lru_cache(maxsize=2)
@@ -385,12 +392,17 @@ def normalise(image: np.ndarray) -> np.ndarray:
     return np.clip((image - lo) / (hi - lo), 0, 1).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=2)
-def _parenchyma_lookup(tissue_path: str) -> np.ndarray:
+@functools.lru_cache(maxsize=4)
+def _compartment_lookup(tissue_path: str, compartments: tuple[str, ...]) -> np.ndarray:
+    """Bool lookup by label value: the label's tissue-table compartment is one of ``compartments``."""
     lookup = np.zeros(MAX_LABEL, bool)
     for label, row in _tissue_table(tissue_path).items():
-        lookup[label] = row.get("compartment") == "parenchyma"
+        lookup[label] = row.get("compartment") in compartments
     return lookup
+
+
+def _parenchyma_lookup(tissue_path: str) -> np.ndarray:
+    return _compartment_lookup(tissue_path, ("parenchyma",))
 
 
 @functools.lru_cache(maxsize=8)
@@ -398,10 +410,7 @@ def normative_changes(path: str, tissue_path: str) -> dict[int, float]:
     """Per structure of ``effects.BASELINE``: the fractional size change that brings the map's
     structure to its normative share of the map's intracranial volume (absent ones left out)."""
     labels, _, _ = load_label_map(path)
-    table = _tissue_table(tissue_path)
-    intracranial = np.zeros(MAX_LABEL, bool)
-    for label, row in table.items():
-        intracranial[label] = row.get("compartment") in ("parenchyma", "csf")
+    intracranial = _compartment_lookup(tissue_path, ("parenchyma", "csf"))  # the phantom's brain mask
     icv = int(intracranial[labels].sum())
     counts = np.bincount(labels.ravel(), minlength=MAX_LABEL)
     return {
@@ -430,15 +439,14 @@ def resize_structures(
     parenchyma = _parenchyma_lookup(tissue)
     out = np.array(labels, copy=True)
     voxel = (float(config.voxel_mm),) * 3
+    if config.harmonise_probability > 0 and path is None:  # checked before any draw, not by chance
+        raise ValueError("resize_structures: harmonise_probability > 0 needs the label map's path")
     normative = {}
     if config.harmonise_probability > 0 and rng.random() < config.harmonise_probability:
-        if path is None:
-            raise ValueError("resize_structures: harmonise_probability > 0 needs the label map's path")
         normative = normative_changes(str(path), tissue)
-    swap = {**HOMOLOGUES, **{right: left for left, right in HOMOLOGUES.items()}} if flipped else {}
     for label in effects.BASELINE:
         change = 0.0
-        source = swap.get(label, label)
+        source = int(_side_swap()[label]) if flipped else label
         if source in normative:
             change = (1 + normative[source]) * (1 + rng.uniform(-HARMONISE_SPREAD, HARMONISE_SPREAD)) - 1
         if rng.random() < config.resize_probability:
