@@ -29,6 +29,8 @@
 #                      range 0.3); 0 trains as the folds before 2026-11-26 did
 #   SEG_HARMONISE=0.8  probability of setting those structures to the phantom's normative sizes first
 #                      (train-seg --harmonise-probability); 0 trains on the label maps' own sizes
+#   SEG_ATROPHY=0.5    probability of atrophying a training image as the phantom's impaired group
+#                      (train-seg --atrophy-probability; rim of hippocampus/amygdala to CSF)
 #   SEG_SYNTH=workers  synthesise the segmenter's images in SEG_WORKERS CPU processes (default);
 #                      device: on the GPU (train-seg --synth-on-device; if that fails in its first
 #                      minute the fold restarts with CPU processes). Measured on an H100: 10 steps/s
@@ -61,6 +63,7 @@ DL_NAME=$(basename "$DL_CONFIG" .train.yaml)
 SEG_SYNTH=${SEG_SYNTH:-workers}
 SEG_RESIZE=${SEG_RESIZE:-0.5}
 SEG_HARMONISE=${SEG_HARMONISE:-0.8}
+SEG_ATROPHY=${SEG_ATROPHY:-0.5}
 if [ "$SMOKE" = 1 ]; then
   DEVICE=${DEVICE:-cpu}
   DL_MINUTES=${DL_MINUTES:-0.3}; SEG_MINUTES=${SEG_MINUTES:-0.3}
@@ -95,7 +98,7 @@ note() { echo "[$(date -u +%H:%M:%S) +$(( $(date +%s) - START ))s] $*" | tee -a 
 left() { echo $(( TOTAL_MINUTES * 60 - ($(date +%s) - START) )); }
 
 note "device_check start: SMOKE=$SMOKE DEVICE=$DEVICE dl folds [$DL_FOLDS] ${DL_MINUTES} min," \
-     "seg folds [$SEG_FOLDS] ${SEG_MINUTES} min (size augmentation $SEG_RESIZE, harmonised $SEG_HARMONISE), shipped fold $SHIP"
+     "seg folds [$SEG_FOLDS] ${SEG_MINUTES} min (size augmentation $SEG_RESIZE, harmonised $SEG_HARMONISE, atrophy $SEG_ATROPHY), shipped fold $SHIP"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
   nproc; free -g | head -2
   "$PY" -c "import torch, numpy, sys; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__)"
@@ -139,7 +142,8 @@ for a in $SEG_FOLDS; do
         --label-maps "${MAPS[@]}" --out "$out" --steps "$SEG_STEPS" --batch-size "$SEG_BATCH" \
         --base-channels "$SEG_BASE" --levels 4 --learning-rate 2e-3 --warmup-steps 100 \
         --device "$DEVICE" --threads 2 --max-minutes "$minutes" --validate 6 \
-        --resize-probability "$SEG_RESIZE" --resize-range 0.3 --harmonise-probability "$SEG_HARMONISE" "$@" \
+        --resize-probability "$SEG_RESIZE" --resize-range 0.3 --harmonise-probability "$SEG_HARMONISE" \
+        --atrophy-probability "$SEG_ATROPHY" "$@" \
         >>"$WORK/meta/seg_train_fold$a.log" 2>&1
     }
     note "seg fold $a: start (maps ${MAPS[*]}, synthesis $SEG_SYNTH) -> $out"

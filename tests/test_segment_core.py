@@ -268,7 +268,8 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
     state = torch.load(tmp_path / "d.pt", weights_only=True)
     old = json.loads(state["config"])
     old.pop("init_weights")
-    for key in ("resize_probability", "resize_range", "harmonise_probability"):
+    for key in ("resize_probability", "resize_range", "harmonise_probability", "atrophy_probability",
+                "atrophy_max", "ventricle_growth_max"):
         old["synth"].pop(key)
     state["config"] = json.dumps(old)
     torch.save(state, tmp_path / "d.pt")
@@ -286,6 +287,12 @@ def test_run_key_and_augmentation_settings_are_checked():
         SynthConfig(resize_range=0.95)
     with pytest.raises(ValueError, match=r"harmonise_probability \(--harmonise-probability\) .* got -0.1"):
         SynthConfig(harmonise_probability=-0.1)
+    with pytest.raises(ValueError, match=r"atrophy_probability \(--atrophy-probability\) .* got 2"):
+        SynthConfig(atrophy_probability=2)
+    with pytest.raises(ValueError, match="atrophy_max"):
+        SynthConfig(atrophy_max=0.9)
+    with pytest.raises(ValueError, match="ventricle_growth_max"):
+        SynthConfig(ventricle_growth_max=-0.1)
 
 
 @needs_anatomy
@@ -322,3 +329,51 @@ def test_harmonisation_sets_the_phantoms_normative_sizes(flipped):
     plain = sample_labels(ANATOMY, off, rng)
     np.testing.assert_array_equal(classes, L.to_classes(plain))
     np.testing.assert_array_equal(image, synthesize_image(plain, off, rng))
+
+
+@needs_anatomy
+def test_atrophy_augmentation_turns_the_rim_to_csf_as_the_phantom_does():
+    """Hippocampi and amygdalae lose U(0, atrophy_max) of their voxels, outermost first, to the
+    inferior lateral ventricle; the lateral ventricles grow by U(0, ventricle_growth_max) into
+    parenchyma; nothing else changes."""
+    from scipy import ndimage as ndi
+
+    from reconstudy.phantom.effects import ATROPHY, LATERAL_VENTRICLES
+    from reconstudy.segment.synth import resize_structures
+
+    config = SynthConfig(
+        patch=(56, 64, 56), atrophy_probability=1.0, atrophy_max=0.4, ventricle_growth_max=0.6
+    )
+    labels = sample_labels(ANATOMY, config, np.random.default_rng(3), deform=False)
+    out = resize_structures(labels, config, np.random.default_rng(8))
+    # the draws, in resize_structures' order: one per structure for resizing (off), the atrophy coin,
+    # one loss per atrophied structure, one growth
+    rng = np.random.default_rng(8)
+    rng.random(6)
+    assert rng.random() < 1.0
+    loss = {label: rng.uniform(0, 0.4) for label in ATROPHY}  # the growth is drawn after atrophy's tie-breaks
+    for label, csf in ATROPHY.items():
+        before = labels == label
+        lost = before & (out != label)
+        assert lost.sum() == round(loss[label] * before.sum()), label
+        assert np.all(out[lost] == csf), label  # the rim becomes the temporal horn
+        assert not np.any((out == label) & ~before), label  # nothing grows
+        depth = ndi.distance_transform_edt(before)
+        assert depth[lost].max() <= depth[before & ~lost].min() + 1e-9, label  # outside in
+    grown_total, growth = 0, None
+    for label in LATERAL_VENTRICLES:
+        before = labels == label
+        grown = (out == label) & ~before
+        assert not np.any(before & (out != label)), label
+        if growth is None:  # one growth for both sides, in (0, ventricle_growth_max]
+            growth = grown.sum() / before.sum()
+            assert 0 < growth <= 0.6 + 1 / before.sum()
+        assert abs(grown.sum() - growth * before.sum()) <= 1, label
+        assert not np.any(np.isin(labels[grown], [*ATROPHY, *LATERAL_VENTRICLES])), label
+        grown_total += grown.sum()
+    changed = labels != out
+    lost_total = sum(((labels == label) & (out != label)).sum() for label in ATROPHY)
+    assert changed.sum() == lost_total + grown_total  # no other voxel touched
+    assert grown_total > 0 and lost_total > 0
+    # off (the default): no atrophy draws, the patch comes back unchanged
+    np.testing.assert_array_equal(resize_structures(labels, SynthConfig(), np.random.default_rng(8)), labels)

@@ -73,3 +73,25 @@ def test_a_speck_handed_to_a_structure_that_has_its_own_piece_moves_on():
     for label in (12, 13):
         assert ndi.label(result == label, structure=np.ones((3, 3, 3)))[1] == 1
     assert ((result != labels).sum()) == 8
+
+
+def test_a_clean_up_that_does_not_converge_says_so(monkeypatch, caplog):
+    """Given one pass where two are needed, the clean-up warns and names the structure left in pieces."""
+    import reconstudy.segment.postprocess as post
+
+    labels = np.zeros((20, 24, 22), np.int16)
+    labels[2:18, 2:20, 2:20] = 2
+    labels[4:9, 4:9, 4:9] = 12
+    labels[4:8, 14:18, 4:8] = 13
+    labels[14:16, 14:16, 14:16] = 12  # its runner-up (pallidum) becomes two pieces after pass 1
+    runner_up = np.where(labels == 12, 13, 2).astype(np.int16)
+    runner_up[4:9, 4:9, 4:9] = 2
+    prob = posteriors_for(labels, runner_up)
+
+    with caplog.at_level("WARNING", logger="reconstudy"):
+        post.keep_largest_components(prob)
+    assert not caplog.records  # converges within the default passes
+    monkeypatch.setattr(post, "_MAX_PASSES", 1)
+    with caplog.at_level("WARNING", logger="reconstudy"):
+        post.keep_largest_components(prob)
+    assert "after 1 passes left pallidum still in more than one piece" in caplog.text

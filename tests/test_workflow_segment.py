@@ -251,7 +251,8 @@ def test_tiny_train_seg_run_writes_a_loadable_segmenter(workdir):
     text = (
         "segmentation:\n  train: {enabled: true, label_maps: [resources/anatomy/training_seg_01.nii.gz],\n"
         "    steps: 2, batch_size: 1, base_channels: 2, levels: 2, patch: [16, 16, 16], warmup_steps: 1,\n"
-        "    threads: 1, validate: 1, resize_probability: 1.0, harmonise_probability: 1.0}\n"
+        "    threads: 1, validate: 1, resize_probability: 1.0, harmonise_probability: 1.0,\n"
+        "    atrophy_probability: 1.0, atrophy_max: 0.2}\n"
     )
     target = "results/models/segmenter/manifest.json"
     run_snakemake(workdir, "--cores", "1", "--configfile", write_config(workdir, text), "--", target)
@@ -260,6 +261,8 @@ def test_tiny_train_seg_run_writes_a_loadable_segmenter(workdir):
     assert training["completed_steps"] == 2 and training["label_maps"] == ["training_seg_01.nii.gz"]
     assert training["config"]["synth"]["resize_probability"] == 1.0
     assert training["config"]["synth"]["harmonise_probability"] == 1.0
+    assert training["config"]["synth"]["atrophy_probability"] == 1.0
+    assert training["config"]["synth"]["atrophy_max"] == 0.2
     assert manifest["architecture"]["base_channels"] == 2 and "validation_synthetic_dice" in manifest
     assert "segmentation.train" in manifest["retrain"]
     segmenter = EmbeddedSegmenter.load(workdir / "results/models/segmenter")

@@ -25,6 +25,9 @@ config = TrainConfig(
         resize_probability=options["resize_probability"],
         resize_range=options["resize_range"],
         harmonise_probability=options["harmonise_probability"],
+        atrophy_probability=options["atrophy_probability"],
+        atrophy_max=options["atrophy_max"],
+        ventricle_growth_max=options["ventricle_growth_max"],
     ),
 )
 # The checkpoint folder is keyed by the run: an interrupted (or lengthened) job resumes its own

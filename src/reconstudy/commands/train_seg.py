@@ -98,6 +98,25 @@ def register(subparsers) -> None:
         "set to their normative share of intracranial volume, as the phantom sets every subject's "
         "(default 0: the label maps' own sizes)",
     )
+    parser.add_argument(
+        "--atrophy-probability",
+        type=float,
+        default=0.0,
+        help="chance that a training image is atrophied as the phantom's impaired group: hippocampi "
+        "and amygdalae lose their rim to CSF, lateral ventricles grow (default 0: off)",
+    )
+    parser.add_argument(
+        "--atrophy-max",
+        type=float,
+        default=0.4,
+        help="largest fraction of a hippocampus or amygdala lost (default 0.4)",
+    )
+    parser.add_argument(
+        "--ventricle-growth-max",
+        type=float,
+        default=0.6,
+        help="largest fractional growth of the lateral ventricles with atrophy (default 0.6)",
+    )
     parser.add_argument("--validate", type=int, default=6, help="synthetic validation images (default 6)")
     parser.add_argument("--log", default=None, help="also append the log to this file")
     parser.set_defaults(func=run)
@@ -136,6 +155,9 @@ def run(args) -> int:
             resize_probability=args.resize_probability,
             resize_range=args.resize_range,
             harmonise_probability=args.harmonise_probability,
+            atrophy_probability=args.atrophy_probability,
+            atrophy_max=args.atrophy_max,
+            ventricle_growth_max=args.ventricle_growth_max,
         ),
     )
     train_and_export(

@@ -8,11 +8,14 @@ its fully sampled RSS image; Dice per structure is computed against the truth la
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 
 import numpy as np
 import pandas as pd
 
+from reconstudy.io.atomic import atomic_path
 from reconstudy.segment import labels as L
 from reconstudy.segment.dice import dice_per_label
 from reconstudy.segment.volumes import volumes_row
@@ -102,17 +105,20 @@ def summarise(dice: pd.DataFrame) -> pd.DataFrame:
     return dice.groupby("image").apply(block, include_groups=False)
 
 
+# The structures the group effects are simulated in (both sides summed).
+EFFECT_STRUCTURES = {
+    "hippocampus": ["left hippocampus", "right hippocampus"],
+    "amygdala": ["left amygdala", "right amygdala"],
+    "lateral ventricles": ["left lateral ventricle", "right lateral ventricle"],
+}
+
+
 def group_volume_effects(volumes: pd.DataFrame, image: str) -> pd.DataFrame:
     """Impaired minus control volume (%) per subject pair, for hippocampus, amygdala and ventricles.
 
     Subjects are paired by id (the phantom gives a control and an impaired subject with the
     same id the same anatomy and deformation, so the difference is the group effect only).
     """
-    structures = {
-        "hippocampus": ["left hippocampus", "right hippocampus"],
-        "amygdala": ["left amygdala", "right amygdala"],
-        "lateral ventricles": ["left lateral ventricle", "right lateral ventricle"],
-    }
     frame = volumes[volumes["image"] == image]
     rows = []
     for subject, pair in frame.groupby("subject"):
@@ -120,12 +126,55 @@ def group_volume_effects(volumes: pd.DataFrame, image: str) -> pd.DataFrame:
             continue
         control = pair[pair["group"] == "control"].iloc[0]
         impaired = pair[pair["group"] == "impaired"].iloc[0]
-        for name, columns in structures.items():
+        for name, columns in EFFECT_STRUCTURES.items():
             c, i = control[columns].sum(), impaired[columns].sum()
             rows.append(
                 {"subject": subject, "image": image, "structure": name, "change_percent": 100 * (i - c) / c}
             )
     return pd.DataFrame(rows)
+
+
+def volume_ratio_to_truth(volumes: pd.DataFrame, image: str) -> pd.DataFrame:
+    """Segmented / true volume of hippocampus, amygdala and lateral ventricles (both sides), mean
+    over each anatomy's subjects: rows anatomy, columns structure."""
+    keys = ["subject", "group"]
+    totals = pd.DataFrame({name: volumes[cols].sum(axis=1) for name, cols in EFFECT_STRUCTURES.items()})
+    totals[keys + ["anatomy", "image"]] = volumes[keys + ["anatomy", "image"]]
+    truth = totals[totals["image"] == "truth"].set_index(keys)
+    segmented = totals[totals["image"] == image].set_index(keys)
+    ratio = segmented[list(EFFECT_STRUCTURES)] / truth.loc[segmented.index, list(EFFECT_STRUCTURES)]
+    return ratio.assign(anatomy=segmented["anatomy"]).groupby("anatomy").mean()
+
+
+def manifest_block(dice: pd.DataFrame, volumes: pd.DataFrame) -> dict:
+    """What a segmenter's manifest records of one evaluation set, per image: mean Dice,
+    hippocampus, amygdala and per-structure Dice, the paired group effect (%) next to the
+    truth's, and segmented / true volume per anatomy."""
+    summary = summarise(dice)
+    block = {}
+    for image, frame in dice.groupby("image"):
+        per_structure = frame.groupby("structure")["dice"].mean()
+        effects = group_volume_effects(volumes, image)
+        entry = {
+            "subjects": sorted(frame["subject"].unique().tolist()),
+            "mean_dice": round(float(summary.loc[image, "mean_dice"]), 4),
+            "hippocampus": round(float(summary.loc[image, "hippocampus"]), 4),
+            "amygdala": round(float(summary.loc[image, "amygdala"]), 4),
+            "per_structure": {k: round(float(v), 3) for k, v in per_structure.items()},
+            "volume_ratio_to_truth": {
+                f"anatomy {a}": {k: round(float(v), 2) for k, v in row.items()}
+                for a, row in volume_ratio_to_truth(volumes, image).iterrows()
+            },
+        }
+        if not effects.empty:
+            segmented = effects.groupby("structure")["change_percent"].mean()
+            truth = group_volume_effects(volumes, "truth").groupby("structure")["change_percent"].mean()
+            entry["volume_change_percent"] = {
+                name: {"segmented": round(float(segmented[name]), 1), "truth": round(float(truth[name]), 1)}
+                for name in EFFECT_STRUCTURES
+            }
+        block[image] = entry
+    return block
 
 
 def main(argv=None) -> int:
@@ -149,7 +198,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-flip-average", action="store_true", help="no averaging with the mirrored image")
     parser.add_argument("--no-clean-up", action="store_true", help="keep every piece of each structure")
     parser.add_argument("--tile-divisor", type=int, default=None, help="tile stride = tile // this (2: half)")
-    parser.add_argument("--out", required=True, help="prefix of the output TSVs")
+    parser.add_argument(
+        "--out", required=True, help="prefix of the outputs: _dice.tsv, _volumes.tsv and _manifest.json"
+    )
     args = parser.parse_args(argv)
     configure_logging()
     torch.set_num_threads(args.threads)
@@ -161,6 +212,14 @@ def main(argv=None) -> int:
     dice, volumes = evaluate_phantom(segmenter, subjects, PhantomConfig(), args.seed, images=args.images)
     dice.to_csv(f"{args.out}_dice.tsv", sep="\t", index=False)
     volumes.to_csv(f"{args.out}_volumes.tsv", sep="\t", index=False)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    block = {
+        "command": " ".join(["python -m reconstudy.segment.evaluate", *arguments]),
+        "model_sha256": segmenter.provenance["sha256"],
+        **manifest_block(dice, volumes),
+    }
+    with atomic_path(f"{args.out}_manifest.json") as tmp:
+        tmp.write_text(json.dumps(block, indent=2) + "\n")
     print(summarise(dice).round(3).to_string())
     effects = pd.concat([group_volume_effects(volumes, image) for image in volumes["image"].unique()])
     if not effects.empty:

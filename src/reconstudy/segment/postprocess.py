@@ -11,6 +11,8 @@ same on our label set; measured gains are in docs/segmentation.md ("Post-process
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.ndimage as ndi
 
@@ -23,6 +25,7 @@ SCATTERED = (5, 24, 44)
 
 _CONNECTIVITY = ndi.generate_binary_structure(3, 3)  # 26-neighbours: thin structures stay whole
 _MAX_PASSES = 10
+LOG = logging.getLogger("reconstudy")
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -56,17 +59,27 @@ def keep_largest_components(posteriors: np.ndarray) -> np.ndarray:
     classes[outside] = 0
     # A voxel taken from one structure goes to its runner-up, which can leave that one in two
     # pieces: repeat until every structure is one piece (each pass zeroes posteriors; 2-3 suffice).
-    for _ in range(_MAX_PASSES):
-        stray_found = False
+    for n_pass in range(_MAX_PASSES + 1):
+        strays = {}
         for c in _cleaned_classes():
             won = classes == c
             if won.any():
                 stray = won & ~_largest_component(won)
                 if stray.any():
-                    prob[c][stray] = 0.0
-                    stray_found = True
-        if not stray_found:
+                    strays[c] = stray
+        if not strays:
             break
+        if n_pass == _MAX_PASSES:
+            names = ", ".join(L.CSV_NAMES[int(L.LABELS[c])] for c in strays)
+            LOG.warning(
+                "segmentation clean-up: after %d passes %s still in more than one piece; "
+                "left as they are (the network's output may not be a brain)",
+                _MAX_PASSES,
+                names,
+            )
+            break
+        for c, stray in strays.items():
+            prob[c][stray] = 0.0
         classes = prob.argmax(0)
     total = prob.sum(0, keepdims=True)
     empty = total[0] <= 0

@@ -10,7 +10,10 @@ Each sample is drawn from one whole-head label map and a ``numpy.random.Generato
    hippocampi, amygdalae and lateral ventricles are then shrunk or grown by a random fraction
    (up to ``resize_range``) of their voxels, so sizes the training maps lack are seen; and
    (``harmonise_probability``) first brought to their normative share of the intracranial
-   volume, as the phantom does to every subject (:func:`reconstudy.phantom.effects.harmonise`).
+   volume, as the phantom does to every subject (:func:`reconstudy.phantom.effects.harmonise`);
+   and last (``atrophy_probability``) atrophied the way the phantom's impaired group is:
+   hippocampi and amygdalae lose their outer voxels to the temporal horn's CSF, the lateral
+   ventricles grow into the nearest parenchyma (:func:`reconstudy.phantom.effects.atrophy`).
 2. **Contrast** — every label ``l`` gets intensity ``N(mu_l, sigma_l^2)``, with ``mu_l ~ U(0, 255)``
    and ``sigma_l ~ U(0, 25)`` (Gaussian mixture), optionally tied between homologues or within a
    tissue class (so shape, not contrast, must separate e.g. hippocampus and cortex), or derived
@@ -73,6 +76,9 @@ class SynthConfig:
     resize_probability: float = 0.0
     resize_range: float = 0.3
     harmonise_probability: float = 0.0
+    atrophy_probability: float = 0.0
+    atrophy_max: float = 0.4
+    ventricle_growth_max: float = 0.6
 
     def __post_init__(self):
         if not 0 <= self.resize_probability <= 1 or not 0 <= self.resize_range < 0.9:
@@ -86,11 +92,19 @@ class SynthConfig:
                 "harmonise_probability (--harmonise-probability) must be in [0, 1]; got "
                 f"{self.harmonise_probability}"
             )
+        atrophy_ok = 0 <= self.atrophy_probability <= 1 and 0 <= self.atrophy_max < 0.9
+        if not atrophy_ok or self.ventricle_growth_max < 0:
+            raise ValueError(
+                "atrophy augmentation: atrophy_probability (--atrophy-probability) must be in [0, 1], "
+                "atrophy_max (--atrophy-max) in [0, 0.9) and ventricle_growth_max "
+                f"(--ventricle-growth-max) >= 0; got {self.atrophy_probability}, {self.atrophy_max} "
+                f"and {self.ventricle_growth_max}"
+            )
 
     @property
     def resizes(self) -> bool:
         """Whether any structure is resized (no random draws for it otherwise)."""
-        return self.resize_probability > 0 or self.harmonise_probability > 0
+        return self.resize_probability > 0 or self.harmonise_probability > 0 or self.atrophy_probability > 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,7 +247,7 @@ def _side_swap() -> np.ndarray:
 
 
 def _swap_sides(labels: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(_side_swap(), device=labels.device)[labels]
+    return torch.tensor(_side_swap(), device=labels.device)[labels]  # a copy: the table is read-only
 
 
 @functools.lru_cache(maxsize=2)
@@ -433,7 +447,13 @@ def resize_structures(
     factor U(1 - resize_range, 1 + resize_range)
     (:func:`reconstudy.phantom.effects.resize_structure`): two training maps hold two sizes of
     each, and a network trained on them follows those shapes more than the image
-    (docs/segmentation.md, "Structure-size augmentation").
+    (docs/segmentation.md, "Structure-size augmentation"). Last, with probability
+    ``config.atrophy_probability``, each hippocampus and amygdala loses U(0, atrophy_max) of its
+    voxels from the surface inward to the inferior lateral ventricle and the lateral ventricles
+    grow by U(0, ventricle_growth_max), as the phantom's impaired group is made
+    (:func:`reconstudy.phantom.effects.atrophy`): the resizing above hands a shrunk structure's
+    voxels to its neighbours, which at 2.5 mm teaches the network to keep calling a structure
+    whose rim has turned to CSF (docs/segmentation.md, "Atrophy augmentation").
     """
     tissue = str(tissue_path or _default_tissue_path())
     parenchyma = _parenchyma_lookup(tissue)
@@ -454,6 +474,11 @@ def resize_structures(
             change = extra if source not in normative else (1 + change) * (1 + extra) - 1
         if change:
             effects.resize_structure(out, label, change, parenchyma, voxel, rng)
+    if config.atrophy_probability > 0 and rng.random() < config.atrophy_probability:
+        loss = {label: float(rng.uniform(0, config.atrophy_max)) for label in effects.ATROPHY}
+        effects.atrophy(out, voxel, loss, rng)
+        growth = float(rng.uniform(0, config.ventricle_growth_max))
+        effects.grow_ventricles(out, voxel, growth, parenchyma, rng)
     return out
 
 
