@@ -94,3 +94,33 @@ def test_manifest_block_is_json_with_what_the_manifest_records(tables):
     assert entry["volume_ratio_to_truth"]["anatomy 1"]["amygdala"] == pytest.approx(
         np.mean([1.1, 1.1 / 0.8]), abs=0.005
     )
+
+
+def test_the_command_scores_the_shipped_model_on_an_unseen_pair(tmp_path):
+    """One control/impaired pair of the held-out anatomy: the TSVs and the manifest block agree,
+    name the shipped weights, and the atrophy shows in the right direction."""
+    from reconstudy.segment.evaluate import main
+
+    prefix = tmp_path / "unseen"
+    argv = ["--anatomy", "3", "--ids", "t01", "--images", "T1w_full", "--out", str(prefix)]
+    assert main(argv) == 0
+    shipped = json.loads(_shipped_manifest().read_text())
+    block = json.loads(prefix.with_name("unseen_manifest.json").read_text())
+    assert block["model_sha256"] == shipped["sha256"]
+    assert block["command"].endswith(" ".join(argv))
+    dice = pd.read_csv(prefix.with_name("unseen_dice.tsv"), sep="\t")
+    assert set(dice["subject"]) == {"t01a3"} and set(dice["group"]) == {"control", "impaired"}
+    entry = block["T1w_full"]
+    assert entry["mean_dice"] == pytest.approx(dice["dice"].mean(), abs=1e-4)
+    assert entry["mean_dice"] > 0.8  # issue 6's unseen-anatomy target
+    change = entry["volume_change_percent"]
+    assert -35 < change["hippocampus"]["truth"] < -10 and change["lateral ventricles"]["truth"] > 10
+    assert change["hippocampus"]["segmented"] < 0 and change["amygdala"]["segmented"] < 0
+    assert change["lateral ventricles"]["segmented"] > 0
+    assert list(entry["volume_ratio_to_truth"]) == ["anatomy 3"]
+
+
+def _shipped_manifest():
+    from reconstudy.resources import resource_path
+
+    return resource_path("models/segmenter/manifest.json")

@@ -210,8 +210,9 @@ def main(argv=None) -> int:
     )
     subjects = [(f"{i}a{a}", g, a) for a in args.anatomy for i in args.ids for g in args.groups]
     dice, volumes = evaluate_phantom(segmenter, subjects, PhantomConfig(), args.seed, images=args.images)
-    dice.to_csv(f"{args.out}_dice.tsv", sep="\t", index=False)
-    volumes.to_csv(f"{args.out}_volumes.tsv", sep="\t", index=False)
+    for frame, suffix in ((dice, "dice"), (volumes, "volumes")):
+        with atomic_path(f"{args.out}_{suffix}.tsv") as tmp:
+            frame.to_csv(tmp, sep="\t", index=False)
     arguments = sys.argv[1:] if argv is None else list(argv)
     block = {
         "command": " ".join(["python -m reconstudy.segment.evaluate", *arguments]),
