@@ -142,10 +142,9 @@ def _tiny_training(steps, **overrides):
     from reconstudy.segment.train import TrainConfig
 
     options = dict(base_channels=2, levels=2, threads=1, checkpoint_every=2, warmup_steps=1)
+    options["synth"] = SynthConfig(patch=(16, 16, 16))
     options.update(overrides)
-    return TrainConfig(
-        label_maps=[str(ANATOMY)], steps=steps, synth=SynthConfig(patch=(16, 16, 16)), **options
-    )
+    return TrainConfig(label_maps=[str(ANATOMY)], steps=steps, **options)
 
 
 @needs_anatomy
@@ -164,8 +163,11 @@ def test_training_resume_reproduces_uninterrupted_run(tmp_path):
     assert on_history["synthesis"] == "on cpu"
     assert history["completed_steps"] == 4 and len(history["loss"]) == 1
     other = _tiny_training(4, base_channels=3)
-    with pytest.raises(ValueError, match="another training config"):
+    with pytest.raises(ValueError, match=r"another training config \(base_channels: 2 -> 3\)"):
         train(other, tmp_path / "b.pt")
+    atrophied = _tiny_training(4, synth=SynthConfig(patch=(16, 16, 16), atrophy_probability=0.5))
+    assert atrophied.differences(_tiny_training(4)) == ["synth.atrophy_probability: 0.0 -> 0.5"]
+    assert _tiny_training(9, threads=3).differences(_tiny_training(4)) == []  # resumable changes
 
 
 def _ball_in_white_matter():

@@ -62,11 +62,26 @@ class TrainConfig:
         out["synth"] = self.synth.to_dict()
         return out
 
-    def run_key(self) -> str:
-        """Short hash of the fields that define the run (not :data:`RESUMABLE_CHANGES`): a
-        checkpoint folder named by it is resumed by the same run, never by another."""
+    def defining_fields(self) -> dict:
+        """The fields that define the run (all but :data:`RESUMABLE_CHANGES`), as JSON types."""
         fields = {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_CHANGES}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+        return json.loads(json.dumps(fields))
+
+    def run_key(self) -> str:
+        """Short hash of :meth:`defining_fields`: a checkpoint folder named by it is resumed by
+        the same run, never by another."""
+        return hashlib.sha256(json.dumps(self.defining_fields(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """``field: other -> self`` for each defining field that differs (``synth.x`` for the generator's)."""
+
+        def flat(config):
+            fields = config.defining_fields()
+            synth = fields.pop("synth")
+            return {**fields, **{f"synth.{k}": v for k, v in synth.items()}}
+
+        mine, theirs = flat(self), flat(other)
+        return [f"{k}: {theirs[k]!r} -> {mine[k]!r}" for k in sorted(mine) if mine[k] != theirs[k]]
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -198,14 +213,11 @@ def train(
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
         # through from_dict, so fields added since the checkpoint was written take their defaults
-        saved = json.loads(json.dumps(TrainConfig.from_dict(json.loads(state["config"])).to_dict()))
-        wanted = json.loads(json.dumps(config.to_dict()))
-        for key in RESUMABLE_CHANGES:
-            saved.pop(key, None), wanted.pop(key, None)
-        if saved != wanted:
+        changed = config.differences(TrainConfig.from_dict(json.loads(state["config"])))
+        if changed:
             raise ValueError(
-                f"{checkpoint_path}: checkpoint was written with another training config; "
-                "delete it or pass the same config to resume"
+                f"{checkpoint_path}: checkpoint was written with another training config "
+                f"({'; '.join(changed)}); delete it or pass the same config to resume"
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
