@@ -349,11 +349,11 @@ def test_atrophy_augmentation_turns_the_rim_to_csf_as_the_phantom_does():
     labels = sample_labels(ANATOMY, config, np.random.default_rng(3), deform=False)
     out = resize_structures(labels, config, np.random.default_rng(8))
     # the draws, in resize_structures' order: one per structure for resizing (off), the atrophy coin,
-    # one loss per atrophied structure, one growth
+    # one loss per atrophied structure (the growth comes after atrophy's tie-break draws)
     rng = np.random.default_rng(8)
     rng.random(6)
     assert rng.random() < 1.0
-    loss = {label: rng.uniform(0, 0.4) for label in ATROPHY}  # the growth is drawn after atrophy's tie-breaks
+    loss = {label: rng.uniform(0, 0.4) for label in ATROPHY}
     for label, csf in ATROPHY.items():
         before = labels == label
         lost = before & (out != label)

@@ -53,8 +53,8 @@ def test_a_single_piece_per_structure_is_left_alone():
     np.testing.assert_array_equal(L.to_labels(keep_largest_components(prob).argmax(0)), labels)
 
 
-def test_a_speck_handed_to_a_structure_that_has_its_own_piece_moves_on():
-    """The runner-up of a removed speck would become two pieces: the speck goes to its third choice."""
+def _speck_with_a_runner_up_elsewhere():
+    """A putamen speck whose runner-up, pallidum, has its own piece: handing it over splits pallidum."""
     labels = np.zeros((20, 24, 22), np.int16)
     labels[2:18, 2:20, 2:20] = 2  # white matter
     labels[4:9, 4:9, 4:9] = 12  # putamen
@@ -62,7 +62,12 @@ def test_a_speck_handed_to_a_structure_that_has_its_own_piece_moves_on():
     labels[14:16, 14:16, 14:16] = 12  # a putamen speck far from both
     runner_up = np.where(labels == 12, 13, 2).astype(np.int16)
     runner_up[4:9, 4:9, 4:9] = 2
-    prob = posteriors_for(labels, runner_up)
+    return labels, posteriors_for(labels, runner_up)
+
+
+def test_a_speck_handed_to_a_structure_that_has_its_own_piece_moves_on():
+    """The runner-up of a removed speck would become two pieces: the speck goes to its third choice."""
+    labels, prob = _speck_with_a_runner_up_elsewhere()
     speck = (slice(14, 16),) * 3
     prob[CLASS[2]][speck] += 0.1  # third choice: white matter
     prob /= prob.sum(0, keepdims=True)
@@ -79,14 +84,7 @@ def test_a_clean_up_that_does_not_converge_says_so(monkeypatch, caplog):
     """Given one pass where two are needed, the clean-up warns and names the structure left in pieces."""
     import reconstudy.segment.postprocess as post
 
-    labels = np.zeros((20, 24, 22), np.int16)
-    labels[2:18, 2:20, 2:20] = 2
-    labels[4:9, 4:9, 4:9] = 12
-    labels[4:8, 14:18, 4:8] = 13
-    labels[14:16, 14:16, 14:16] = 12  # its runner-up (pallidum) becomes two pieces after pass 1
-    runner_up = np.where(labels == 12, 13, 2).astype(np.int16)
-    runner_up[4:9, 4:9, 4:9] = 2
-    prob = posteriors_for(labels, runner_up)
+    _, prob = _speck_with_a_runner_up_elsewhere()  # pallidum is in two pieces after pass 1
 
     with caplog.at_level("WARNING", logger="reconstudy"):
         post.keep_largest_components(prob)
