@@ -340,7 +340,7 @@ def test_atrophy_augmentation_turns_the_rim_to_csf_as_the_phantom_does():
     parenchyma; nothing else changes."""
     from scipy import ndimage as ndi
 
-    from reconstudy.phantom.effects import ATROPHY, LATERAL_VENTRICLES
+    from reconstudy.phantom.effects import ATROPHY, BASELINE, LATERAL_VENTRICLES
     from reconstudy.segment.synth import resize_structures
 
     config = SynthConfig(
@@ -351,7 +351,7 @@ def test_atrophy_augmentation_turns_the_rim_to_csf_as_the_phantom_does():
     # the draws, in resize_structures' order: one per structure for resizing (off), the atrophy coin,
     # one loss per atrophied structure (the growth comes after atrophy's tie-break draws)
     rng = np.random.default_rng(8)
-    rng.random(6)
+    rng.random(len(BASELINE))
     assert rng.random() < 1.0
     loss = {label: rng.uniform(0, 0.4) for label in ATROPHY}
     for label, csf in ATROPHY.items():

@@ -151,6 +151,7 @@ def manifest_block(dice: pd.DataFrame, volumes: pd.DataFrame) -> dict:
     hippocampus, amygdala and per-structure Dice, the paired group effect (%) next to the
     truth's, and segmented / true volume per anatomy."""
     summary = summarise(dice)
+    truth_effects = group_volume_effects(volumes, "truth")
     block = {}
     for image, frame in dice.groupby("image"):
         per_structure = frame.groupby("structure")["dice"].mean()
@@ -168,7 +169,7 @@ def manifest_block(dice: pd.DataFrame, volumes: pd.DataFrame) -> dict:
         }
         if not effects.empty:
             segmented = effects.groupby("structure")["change_percent"].mean()
-            truth = group_volume_effects(volumes, "truth").groupby("structure")["change_percent"].mean()
+            truth = truth_effects.groupby("structure")["change_percent"].mean()
             entry["volume_change_percent"] = {
                 name: {"segmented": round(float(segmented[name]), 1), "truth": round(float(truth[name]), 1)}
                 for name in EFFECT_STRUCTURES
@@ -210,15 +211,15 @@ def main(argv=None) -> int:
     )
     subjects = [(f"{i}a{a}", g, a) for a in args.anatomy for i in args.ids for g in args.groups]
     dice, volumes = evaluate_phantom(segmenter, subjects, PhantomConfig(), args.seed, images=args.images)
-    for frame, suffix in ((dice, "dice"), (volumes, "volumes")):
-        with atomic_path(f"{args.out}_{suffix}.tsv") as tmp:
-            frame.to_csv(tmp, sep="\t", index=False)
     arguments = sys.argv[1:] if argv is None else list(argv)
-    block = {
+    block = {  # computed before anything is written: a failure leaves no partial set of outputs
         "command": " ".join(["python -m reconstudy.segment.evaluate", *arguments]),
         "model_sha256": segmenter.provenance["sha256"],
         **manifest_block(dice, volumes),
     }
+    for frame, suffix in ((dice, "dice"), (volumes, "volumes")):
+        with atomic_path(f"{args.out}_{suffix}.tsv") as tmp:
+            frame.to_csv(tmp, sep="\t", index=False)
     with atomic_path(f"{args.out}_manifest.json") as tmp:
         tmp.write_text(json.dumps(block, indent=2) + "\n")
     print(summarise(dice).round(3).to_string())

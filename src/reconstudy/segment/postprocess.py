@@ -59,9 +59,10 @@ def keep_largest_components(posteriors: np.ndarray) -> np.ndarray:
     classes[outside] = 0
     # A voxel taken from one structure goes to its runner-up, which can leave that one in two
     # pieces: repeat until every structure is one piece (each pass zeroes posteriors; 2-3 suffice).
+    candidates = _cleaned_classes()
     for n_pass in range(_MAX_PASSES + 1):
         strays = {}
-        for c in _cleaned_classes():
+        for c in candidates:
             won = classes == c
             if won.any():
                 stray = won & ~_largest_component(won)
@@ -80,7 +81,12 @@ def keep_largest_components(posteriors: np.ndarray) -> np.ndarray:
             break
         for c, stray in strays.items():
             prob[c][stray] = 0.0
+        moved = np.logical_or.reduce(list(strays.values()))
         classes = prob.argmax(0)
+        # Only a structure that gained voxels can now be in pieces (losing strays leaves the
+        # largest piece whole), so the next pass checks just those.
+        gained = set(np.unique(classes[moved]).tolist())
+        candidates = [c for c in _cleaned_classes() if c in gained]
     total = prob.sum(0, keepdims=True)
     empty = total[0] <= 0
     prob[0][empty] = 1.0  # every posterior of the voxel was removed: background

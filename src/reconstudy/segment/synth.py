@@ -246,8 +246,13 @@ def _side_swap() -> np.ndarray:
     return lut
 
 
+@functools.lru_cache(maxsize=4)
+def _side_swap_tensor(device) -> torch.Tensor:
+    return torch.tensor(_side_swap(), device=device)  # a copy: the numpy table is read-only
+
+
 def _swap_sides(labels: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(_side_swap(), device=labels.device)[labels]  # a copy: the table is read-only
+    return _side_swap_tensor(labels.device)[labels]
 
 
 @functools.lru_cache(maxsize=2)
